@@ -1,0 +1,3 @@
+from transports.cli import main
+
+main()

@@ -1,0 +1,149 @@
+"""The ``transport-lab`` command line (typer + rich).
+
+``serve`` runs the demo server (all five transports and the dashboard by default);
+``follow`` watches the feed from a terminal over any transport, printing messages and the
+reconnect/gap/epoch events that ``follow()`` reports — a teaching tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from transports.config import ServerConfig
+from transports.server import ALL
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="One live feed over WebSocket, SSE, long polling, WebRTC and MQTT.",
+)
+console = Console()
+
+
+def _transports(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        raise typer.BadParameter(f"unknown transport(s) {unknown}; choose from {', '.join(ALL)}")
+    return names
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    rate: Annotated[float, typer.Option(help="Demo publisher messages/s (0 = off).")] = 5.0,
+    payload_bytes: Annotated[int, typer.Option(help="Demo message data size.")] = 64,
+    transports: Annotated[str, typer.Option(help="Comma-separated transports.")] = ",".join(ALL),
+    history: Annotated[
+        str | None,
+        typer.Option(help="memory://?capacity=N (default) or sqlite:///file.db?capacity=N"),
+    ] = None,
+    queue_size: Annotated[int, typer.Option(help="Per-subscriber queue bound.")] = 1024,
+    ws_compression: Annotated[bool, typer.Option(help="Offer permessage-deflate.")] = False,
+    mqtt_url: Annotated[
+        str | None,
+        typer.Option(
+            help="External broker mqtt://host:port; default: a managed Mosquitto, else amqtt."
+        ),
+    ] = None,
+    broker: Annotated[str, typer.Option(help="auto | mosquitto | amqtt")] = "auto",
+    allow_origin: Annotated[
+        list[str] | None, typer.Option(help="Extra allowed Origin (repeatable).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+) -> None:
+    """Run the demo server: the feed over every transport, the dashboard at /."""
+    import uvicorn
+
+    from transports.app import build_app
+    from transports.live import uvicorn_config
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    cfg = ServerConfig(
+        history_url=history,
+        queue_size=queue_size,
+        rate=rate,
+        payload_bytes=payload_bytes,
+        ws_compression=ws_compression,
+        mqtt_url=mqtt_url,
+        broker=broker,
+        allowed_origins=list(allow_origin or []),
+    )
+    names = _transports(transports)
+    console.print(
+        f"[bold]Transport Lab[/] on [cyan]http://{host}:{port}/[/] "
+        f"({', '.join(names)}; {rate:g} msg/s)"
+    )
+    uvicorn.Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
+
+
+@app.command()
+def follow(
+    transport: Annotated[str, typer.Argument(help="ws | sse | poll | webrtc | mqtt")],
+    url: Annotated[str, typer.Argument(help="Server base URL")] = "http://127.0.0.1:8000",
+    after: Annotated[
+        int | None, typer.Option(help="Resume after this seq (default: live).")
+    ] = None,
+    count: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
+    idle_timeout: Annotated[float, typer.Option(help="Watchdog: dead after N s silent.")] = 30.0,
+    quiet: Annotated[bool, typer.Option(help="Print events only, not each message.")] = False,
+) -> None:
+    """Follow the feed over one transport; print messages and connection events."""
+    asyncio.run(_follow(transport, url, after, count, idle_timeout, quiet))
+
+
+async def _follow(
+    transport: str, url: str, after: int | None, count: int | None, idle_timeout: float, quiet: bool
+) -> None:
+    from transports.client import Delivered, FollowStats
+    from transports.client import follow as follow_feed
+    from transports.clients import subscriber
+
+    sub = await subscriber(transport, url)
+    stats = FollowStats()
+    t0 = time.monotonic()
+    try:
+        async for event in follow_feed(sub, after, idle_timeout=idle_timeout, stats=stats):
+            stamp = f"[dim]{time.monotonic() - t0:8.3f}s[/]"
+            if isinstance(event, Delivered):
+                if not quiet:
+                    m = event.message
+                    latency = (event.received_at - m.sent_at) * 1000
+                    console.print(
+                        f"{stamp} seq={m.seq} topic={m.topic} "
+                        f"latency={latency:.1f}ms data={_short(m.data)}",
+                        highlight=False,
+                    )
+                if count is not None and stats.delivered >= count:
+                    break
+            else:
+                console.print(f"{stamp} [yellow]{event}[/]")
+    except KeyboardInterrupt:
+        pass
+    console.print(
+        f"[bold]delivered={stats.delivered} duplicates={stats.duplicates} "
+        f"gaps={stats.gaps} missing={stats.missing} connects={stats.connects} "
+        f"disconnects={stats.disconnects}[/]"
+    )
+
+
+def _short(data: object, limit: int = 80) -> str:
+    text = repr(data)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Server settings in one place, with the defaults documented in ``docs/server.md``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    # Feed
+    history_url: str | None = None  # memory:// (default) or sqlite:///file.db
+    queue_size: int = 1024  # per-subscriber live queue bound before slow_consumer
+    # WebSocket (RFC 6455 ping/pong is done by uvicorn; these are passed to it)
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float | None = 20.0
+    # permessage-deflate (RFC 7692) is off by default so byte counts show the protocol itself.
+    ws_compression: bool = False
+    max_frame_bytes: int = 64 * 1024  # largest client->server frame accepted
+    # SSE
+    sse_ping_interval: float = 15.0  # comment heartbeat
+    sse_retry_ms: int = 1000  # `retry:` sent to EventSource clients
+    send_timeout: float = 10.0  # a reader frozen this long is disconnected
+    # Long polling
+    poll_default_timeout: float = 25.0
+    poll_max_timeout: float = 60.0
+    poll_batch_limit: int = 500
+    # Demo publisher (0 = off)
+    rate: float = 0.0
+    payload_bytes: int = 64
+    # MQTT: external broker URL, or which broker `serve` manages ("auto" = Mosquitto if
+    # installed, else the embedded amqtt)
+    mqtt_url: str | None = None
+    broker: str = "auto"
+    mqtt_prefix: str = "transport-lab"
+    # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
+    allowed_origins: list[str] = field(default_factory=list)

@@ -1,0 +1,70 @@
+"""The documented errors, one table for every transport.
+
+Each reason maps to how each transport says it: an HTTP status with a JSON body
+``{"error": reason, "detail": ...}`` for HTTP endpoints, and a WebSocket close code in the
+private range 4000-4999 (RFC 6455 §7.4.2) built as ``4000 + HTTP status`` so the two read
+alike. ``retryable`` tells ``follow()`` whether reconnecting can help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorKind:
+    reason: str
+    status: int
+    retryable: bool
+    description: str
+
+    @property
+    def ws_code(self) -> int:
+        return 4000 + self.status
+
+
+_KINDS = [
+    ErrorKind("bad_cursor", 400, False, "'after' or Last-Event-ID is not a non-negative integer"),
+    ErrorKind("bad_param", 400, False, "unknown query parameter or a value out of range"),
+    ErrorKind("unauthorized", 401, False, "no valid credentials"),
+    ErrorKind("forbidden", 403, False, "credentials valid but not allowed here"),
+    ErrorKind("bad_origin", 403, False, "Origin header not in the allowed list"),
+    ErrorKind("cursor_ahead", 409, False, "'after' is beyond the last seq of this epoch"),
+    ErrorKind("too_large", 413, False, "a frame larger than the configured limit"),
+    ErrorKind("slow_consumer", 429, True, "the client's queue overflowed; resume from cursor"),
+    ErrorKind("too_many_connections", 503, True, "connection limit reached"),
+    ErrorKind("shutting_down", 503, True, "server is stopping; reconnect later"),
+]
+KINDS: dict[str, ErrorKind] = {k.reason: k for k in _KINDS}
+
+
+class TransportError(Exception):
+    """An error with a documented reason; raised by servers, clients and the auth hook."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        if reason not in KINDS:
+            raise ValueError(f"undocumented error reason {reason!r}")
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.kind = KINDS[reason]
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        return self.kind.reason
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind.retryable
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.reason, "detail": self.detail or self.kind.description}
+
+
+def from_status(status: int, reason: str | None = None, detail: str = "") -> TransportError:
+    """Rebuild a server error on the client side from what the transport reported."""
+    if reason in KINDS:
+        return TransportError(reason, detail)
+    for kind in _KINDS:
+        if kind.status == status:
+            return TransportError(kind.reason, detail)
+    raise ValueError(f"no documented error for status {status}")

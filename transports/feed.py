@@ -1,0 +1,255 @@
+"""The feed: stamps seq, keeps history, fans out to bounded subscriptions, replays from a cursor.
+
+Everything here runs on one asyncio event loop and :meth:`Feed.publish` never awaits, so
+"read history up to seq N" and "receive live messages after N" happen in one step with no
+await between them: a subscriber can neither miss nor double a message at the seam between
+replay and live (the race that unsynchronised pub/sub libraries have).
+
+Each subscription owns a bounded queue. When a publish finds it full, that subscription is
+closed with reason ``slow_consumer`` and dropped: the publisher never blocks on the slowest
+client and memory never grows without bound. The client resumes from its cursor, and the
+history serves what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from transports.errors import TransportError
+from transports.history import History, MemoryHistory
+from transports.message import Control, Frame, Message
+
+REPLAY_PAGE = 256
+
+
+class SubscriptionClosed(Exception):
+    """The subscription ended; ``reason`` is a documented error reason (see ``errors.py``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class FeedStats:
+    published: int = 0
+    subscribed: int = 0
+    slow_consumer_disconnects: int = 0
+
+
+class Subscription:
+    """One client's view of the feed, opened at a cursor. Iterate it to get frames.
+
+    The first frame is always ``Control("hello", epoch=..., last_seq=...)`` so a client
+    learns the epoch before any message; then ``reset``/``gap`` controls if the cursor needs
+    them, then the replay from history, then live messages.
+    """
+
+    def __init__(
+        self, feed: Feed, head: list[Frame], replay_next: int, replay_until: int, queue_size: int
+    ) -> None:
+        self._feed = feed
+        self._head: deque[Frame] = deque(head)
+        self._replay_next = replay_next
+        self._replay_until = replay_until
+        self._queue: deque[Message] = deque()
+        self._queue_size = queue_size
+        self._wakeup = asyncio.Event()
+        self.closed_reason: str | None = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def _offer(self, message: Message) -> bool:
+        """Called by publish; False means the subscription overflowed and was closed."""
+        if len(self._queue) >= self._queue_size:
+            self.close("slow_consumer")
+            return False
+        self._queue.append(message)
+        self._wakeup.set()
+        return True
+
+    def close(self, reason: str = "closed") -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+            self._queue.clear()
+            self._wakeup.set()
+            self._feed._drop(self)
+
+    def _next_replay(self) -> None:
+        """Move one page of history into the head, reporting a gap if history moved on."""
+        history = self._feed.history
+        page = history.since(
+            self._replay_next - 1, min(REPLAY_PAGE, self._replay_until - self._replay_next + 1)
+        )
+        if not page or page[0].seq > self._replay_next:
+            # The ring rotated past our position while the client was reading the replay.
+            first = page[0].seq if page else self._replay_until + 1
+            self._head.append(Control("gap", {"after": self._replay_next - 1, "first": first}))
+        self._head.extend(page)
+        self._replay_next = page[-1].seq + 1 if page else self._replay_until + 1
+
+    def get_nowait(self) -> Frame | None:
+        if self.closed_reason is not None:
+            raise SubscriptionClosed(self.closed_reason)
+        if not self._head and self._replay_next <= self._replay_until:
+            self._next_replay()
+        if self._head:
+            return self._head.popleft()
+        if self._queue:
+            return self._queue.popleft()
+        self._wakeup.clear()
+        return None
+
+    async def get(self) -> Frame:
+        while True:
+            frame = self.get_nowait()
+            if frame is not None:
+                return frame
+            await self._wakeup.wait()
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Frame]:
+        while True:
+            try:
+                yield await self.get()
+            except SubscriptionClosed:
+                return
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Feed:
+    """A sequence-stamped live feed with history and bounded fan-out.
+
+    ``queue_size`` bounds each subscriber's pending live messages (history replay is not
+    counted; history is bounded by its own capacity).
+    """
+
+    def __init__(self, history: History | None = None, queue_size: int = 1024) -> None:
+        self.history: History = history or MemoryHistory()
+        self.queue_size = queue_size
+        self.stats = FeedStats()
+        self._subs: set[Subscription] = set()
+        self._published = asyncio.Event() if _has_loop() else None
+        self._closed = False
+
+    @property
+    def epoch(self) -> str:
+        return self.history.epoch
+
+    @property
+    def last_seq(self) -> int:
+        return self.history.last_seq
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def publish(self, data: Any, topic: str = "ticker", sent_at: float | None = None) -> Message:
+        """Stamp, store and fan out one message. Never blocks, never awaits."""
+        if self._closed:
+            raise RuntimeError("feed is closed")
+        message = self.history.append(topic, time.time() if sent_at is None else sent_at, data)
+        self.stats.published += 1
+        for sub in list(self._subs):
+            if not sub._offer(message):
+                self.stats.slow_consumer_disconnects += 1
+        event = self._event()
+        event.set()
+        self._published = asyncio.Event()
+        return message
+
+    def _event(self) -> asyncio.Event:
+        if self._published is None:
+            self._published = asyncio.Event()
+        return self._published
+
+    def start(self, after: int | None, epoch: str | None) -> tuple[list[Frame], int]:
+        """Resolve a client cursor into leading control frames and the first seq to send.
+
+        Raises ``TransportError("cursor_ahead")`` when ``after`` is beyond the last seq of the
+        client's own epoch; a *different* epoch is not an error but a ``reset`` frame.
+        """
+        head: list[Frame] = [Control("hello", {"epoch": self.epoch, "last_seq": self.last_seq})]
+        if after is None:
+            return head, self.last_seq + 1
+        if after < 0:
+            raise TransportError("bad_cursor", f"after={after} is negative")
+        if epoch is not None and epoch != self.epoch:
+            head.append(
+                Control(
+                    "reset", {"epoch": self.epoch, "previous": epoch, "last_seq": self.last_seq}
+                )
+            )
+            after = 0
+        elif after > self.last_seq:
+            raise TransportError(
+                "cursor_ahead",
+                f"after={after} but last seq of epoch {self.epoch} is {self.last_seq}",
+            )
+        first = self.history.first_seq
+        if after + 1 < first and after < self.last_seq:
+            head.append(Control("gap", {"after": after, "first": first}))
+            after = first - 1
+        return head, after + 1
+
+    def subscribe(
+        self, after: int | None = None, epoch: str | None = None, queue_size: int | None = None
+    ) -> Subscription:
+        """Open a subscription at a cursor. ``after=None`` means live only."""
+        if self._closed:
+            raise TransportError("shutting_down")
+        head, replay_next = self.start(after, epoch)
+        sub = Subscription(self, head, replay_next, self.last_seq, queue_size or self.queue_size)
+        self._subs.add(sub)
+        self.stats.subscribed += 1
+        return sub
+
+    def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:
+        """One batch for request/response transports (long polling): controls + messages."""
+        head, first = self.start(after, epoch)
+        return [*head[1:], *self.history.since(first - 1, limit)]
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        """Wait until a message with ``seq > after`` exists; False on timeout."""
+        if self.last_seq > after:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                while self.last_seq <= after and not self._closed:
+                    await self._event().wait()
+        except TimeoutError:
+            return False
+        return self.last_seq > after
+
+    def _drop(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def close(self, reason: str = "shutting_down") -> None:
+        """End every subscription (they see ``SubscriptionClosed(reason)``) and wake waiters."""
+        self._closed = True
+        for sub in list(self._subs):
+            sub.close(reason)
+        self._event().set()
+        self.history.close()
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Measurement engine: latency, wire bytes, faults, scenarios and results."""

@@ -1,0 +1,145 @@
+"""Run the server in-process on a free loopback port, in a background thread.
+
+Used by the tests, the notebooks and the lab. Modelled on httpx's live-server test fixture:
+``start()``, ``stop()`` and ``restart()`` (same port, so clients reconnect to the same URL).
+The feed lives on the server's own event loop; :meth:`LiveServer.publish` hops onto it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import uvicorn
+
+from transports.auth import Authenticator, allow_anonymous
+from transports.config import ServerConfig
+from transports.message import Message
+from transports.server import ServerContext, create_app
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, cfg: ServerConfig, **extra: Any
+) -> uvicorn.Config:
+    """The uvicorn settings every entry point uses, so measurements match what `serve` runs."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws_ping_interval=cfg.ws_ping_interval,
+        ws_ping_timeout=cfg.ws_ping_timeout,
+        # uvicorn negotiates permessage-deflate unless told otherwise: state it explicitly.
+        ws_per_message_deflate=cfg.ws_compression,
+        ws_max_size=cfg.max_frame_bytes,
+        timeout_graceful_shutdown=3,
+        **extra,
+    )
+
+
+class LiveServer:
+    def __init__(
+        self,
+        transports: Sequence[str] = ("ws", "sse", "poll"),
+        config: ServerConfig | None = None,
+        auth: Authenticator = allow_anonymous,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> None:
+        self.transports = tuple(transports)
+        self.config = config or ServerConfig()
+        self.auth = auth
+        self.host = host
+        self.port = port or free_port(host)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def ctx(self) -> ServerContext:
+        ctx: ServerContext = self.app.state.ctx
+        return ctx
+
+    def start(self, timeout: float = 15.0) -> LiveServer:
+        app = create_app(transports=self.transports, config=self.config, auth=self.auth)
+        server = uvicorn.Server(uvicorn_config(app, self.host, self.port, self.config))
+        self._server = server
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            await server.serve()
+
+        def run() -> None:
+            # asyncio.run cancels what is left at exit (e.g. sse-starlette's per-thread
+            # shutdown watcher), so a stopped server leaves no pending task behind.
+            asyncio.run(main())
+
+        self._thread = threading.Thread(target=run, name=f"live-server-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on port {self.port} did not start")
+            time.sleep(0.01)
+        self.app = app
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+        self._server = self._thread = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the server's loop and return its result."""
+        assert self._loop is not None
+        fut: Future[Any] = Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return fut.result(10)
+
+    def publish(self, data: Any, topic: str = "ticker") -> Message:
+        msg: Message = self.call(self.ctx.feed.publish, data, topic)
+        return msg
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

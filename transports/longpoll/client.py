@@ -1,0 +1,80 @@
+"""Long-poll subscriber on httpx: a loop of held GETs, each answered with a batch.
+
+Each response (even an empty one at the hold timeout) is yielded as a ``Control("ping")``
+first, so ``follow()``'s watchdog hears it; set ``idle_timeout`` above the hold ``timeout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from transports import codec
+from transports.message import Control, Frame, Message
+from transports.sse.client import _error
+
+
+class LongPollSubscriber:
+    name = "poll"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 25.0,
+        limit: int | None = None,
+        headers: dict[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.limit = limit
+        self.headers = headers or {}
+        self._client = client
+
+    @classmethod
+    def for_server(cls, base_url: str, info: dict[str, Any], **options: Any) -> LongPollSubscriber:
+        return cls(info["transports"]["poll"]["url"], **options)
+
+    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        client = self._client or httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0)
+        )
+        first = True
+        try:
+            while True:
+                params: dict[str, str] = {"timeout": str(self.timeout)}
+                if after is not None:
+                    params["after"] = str(after)
+                if epoch is not None and after is not None:
+                    params["epoch"] = epoch
+                if self.limit is not None:
+                    params["limit"] = str(self.limit)
+                response = await client.get(self.url, params=params, headers=self.headers)
+                if response.status_code != 200:
+                    raise _error(response)
+                body = response.json()
+                if first:
+                    first = False
+                    yield Control("hello", {"epoch": body["epoch"], "last_seq": body["last_seq"]})
+                else:
+                    yield Control("ping")
+                if after is None:
+                    after = int(body["last_seq"]) if not body["messages"] else None
+                for obj in body["messages"]:
+                    frame = codec.from_obj(obj)
+                    if isinstance(frame, Message):
+                        after = frame.seq
+                    elif frame.type == "reset":
+                        after = 0
+                    elif frame.type == "gap":
+                        after = int(frame.get("first", 1)) - 1
+                    yield frame
+                epoch = body["epoch"]
+                if after is None:
+                    after = int(body["last_seq"])
+        finally:
+            if self._client is None:
+                await client.aclose()

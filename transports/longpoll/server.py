@@ -1,0 +1,112 @@
+"""Long polling ``GET /poll?after=SEQ&epoch=E&timeout=S&limit=N``.
+
+Returns ``{"epoch", "last_seq", "messages": [...]}`` at once when something newer than
+``after`` exists (up to ``limit`` frames, so a client that fell behind catches up in
+batches), otherwise holds the request until a message arrives or ``timeout`` seconds pass
+(an empty batch then doubles as the heartbeat). ``timeout`` is bounded by
+``poll_max_timeout``: proxies commonly cut idle requests at 60 s.
+
+Long polling needs no subscription: each request reads history from its cursor, so there is
+no per-client queue to overflow and no slow-consumer state kept between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from transports.errors import TransportError
+from transports.params import check_known, parse_after, parse_epoch, parse_float, parse_int
+from transports.server import ServerTransport, error_response
+
+
+class LongPollTransport(ServerTransport):
+    name = "poll"
+    capabilities: ClassVar[dict[str, Any]] = {
+        "bidirectional": False,
+        "heartbeat": "empty response at timeout",
+        "resume": "after+epoch query",
+        "framing": "JSON batch per response",
+    }
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/poll", self.endpoint)]
+
+    def info(self, base_url: str) -> dict[str, Any]:
+        return {
+            "url": base_url + "/poll",
+            "default_timeout": self.ctx.config.poll_default_timeout,
+            "max_timeout": self.ctx.config.poll_max_timeout,
+        }
+
+    async def endpoint(self, request: Request) -> Response:
+        ctx, stats = self.ctx, self.ctx.stats[self.name]
+        cfg = ctx.config
+        q = request.query_params
+        try:
+            check_known(q, ("timeout", "limit"))
+            after = parse_after(q.get("after"))
+            epoch = parse_epoch(q.get("epoch"))
+            timeout = parse_float(
+                q.get("timeout"), "timeout", cfg.poll_default_timeout, 0, cfg.poll_max_timeout
+            )
+            limit = parse_int(
+                q.get("limit"), "limit", cfg.poll_batch_limit, 1, cfg.poll_batch_limit
+            )
+            await ctx.admit(self.name, request)
+            if after is None:
+                after = ctx.feed.last_seq
+                epoch = None
+            frames = ctx.feed.read(after, epoch, limit)
+        except TransportError as error:
+            ctx.reject(self.name, request, error)
+            return error_response(error)
+        stats.opened()
+        reason = "served"
+        try:
+            if not frames and timeout > 0:
+                if not await self._hold(request, after, timeout):
+                    reason = "client_gone"
+                    return Response(status_code=204)
+                frames = ctx.feed.read(after, epoch, limit)
+            body = json.dumps(
+                {
+                    "epoch": ctx.feed.epoch,
+                    "last_seq": ctx.feed.last_seq,
+                    "messages": [f.to_dict() for f in frames],
+                },
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode()
+            stats.sent(len(body), len(frames))
+            return Response(
+                body, media_type="application/json", headers={"Cache-Control": "no-store"}
+            )
+        finally:
+            stats.ended(reason)
+
+    async def _hold(self, request: Request, after: int, timeout: float) -> bool:
+        """Wait for news or timeout; False if the client disconnected meanwhile."""
+        news = asyncio.ensure_future(self.ctx.feed.wait(after, timeout))
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            await asyncio.wait({news, gone}, return_when=asyncio.FIRST_COMPLETED)
+            return not gone.done()
+        finally:
+            for task in (news, gone):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(news, gone, return_exceptions=True)
+
+
+async def _disconnected(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,263 @@
+"""The server: ``create_app(feed, transports)`` builds one Starlette app serving the feed.
+
+Each transport is a :class:`ServerTransport` in its own sub-package (``websocket/server.py``,
+``sse/server.py``, ...), imported lazily by name so that optional dependencies (aiortc,
+paho-mqtt) are needed only when their transport is enabled — the habit copied from
+*broadcaster*'s URL-scheme backends. Transports are write-only towards the client: they get
+frames from a :class:`~transports.feed.Subscription` via :func:`pump` and frame them for their
+protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from transports import codec
+from transports.auth import Authenticator, ConnectionRequest, Principal, allow_anonymous
+from transports.config import ServerConfig
+from transports.errors import KINDS, TransportError
+from transports.feed import Feed, Subscription
+from transports.message import Frame
+from transports.publisher import Ticker
+from transports.stats import TransportStats
+
+log = logging.getLogger("transports.server")
+
+REGISTRY: dict[str, str] = {
+    "ws": "transports.websocket.server:WebSocketTransport",
+    "sse": "transports.sse.server:SSETransport",
+    "poll": "transports.longpoll.server:LongPollTransport",
+    "webrtc": "transports.webrtc.server:WebRTCTransport",
+    "mqtt": "transports.mqtt.server:MQTTTransport",
+}
+ALL = tuple(REGISTRY)
+
+
+class ServerContext:
+    """What every transport handler shares: the feed, settings, the auth hook, counters."""
+
+    def __init__(self, feed: Feed, config: ServerConfig, auth: Authenticator) -> None:
+        self.feed = feed
+        self.config = config
+        self.auth = auth
+        self.stats: dict[str, TransportStats] = {}
+        self.ticker = Ticker(feed, config.rate, config.payload_bytes)
+        self.transports: dict[str, ServerTransport] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        """Start a background task that shutdown will cancel and await (no stray tasks)."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def request_of(self, transport: str, conn: HTTPConnection) -> ConnectionRequest:
+        client = (conn.client.host, conn.client.port) if conn.client else None
+        return ConnectionRequest(
+            transport, conn.url.path, dict(conn.headers), dict(conn.query_params), client
+        )
+
+    async def admit(self, transport: str, conn: HTTPConnection) -> Principal:
+        """Origin check, then the auth hook. Raises TransportError with a documented reason."""
+        origin = conn.headers.get("origin")
+        if origin is not None:
+            own = (
+                f"{'https' if conn.url.scheme in ('https', 'wss') else 'http'}://"
+                f"{conn.headers.get('host', '')}"
+            )
+            if origin != own and origin not in self.config.allowed_origins:
+                raise TransportError("bad_origin", f"Origin {origin[:100]!r} is not allowed")
+        return await self.auth(self.request_of(transport, conn))
+
+    def reject(self, transport: str, conn: HTTPConnection, error: TransportError) -> None:
+        self.stats[transport].rejected += 1
+        client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
+        log.warning("%s %s rejected %s: %s", transport, client, error.reason, error.detail)
+
+
+class ServerTransport:
+    """Base for one protocol's server side. Subclasses set ``name`` and ``capabilities``."""
+
+    name: ClassVar[str]
+    # centrifuge-style capability flags, published in /api/info.
+    capabilities: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    def info(self, base_url: str) -> dict[str, Any]:
+        return {}
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+async def pump(
+    sub: Subscription, send: Callable[[Frame, str], Awaitable[None]], stats: TransportStats
+) -> str:
+    """Move frames from a subscription to a transport until it closes; return the reason.
+
+    ``send`` gets the frame and its encoded JSON (encoded once here, so every transport sends
+    identical bytes).
+    """
+    async for frame in sub:
+        text = codec.encode(frame)
+        await send(frame, text)
+        stats.sent(len(text.encode()))
+    return sub.closed_reason or "closed"
+
+
+def error_response(error: TransportError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.kind.status)
+
+
+def load_transport(name: str, ctx: ServerContext) -> ServerTransport:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown transport {name!r}; choose from {', '.join(ALL)}")
+    module_name, class_name = REGISTRY[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    transport: ServerTransport = cls(ctx)
+    return transport
+
+
+def create_app(
+    feed: Feed | None = None,
+    transports: Sequence[str] = ("ws", "sse", "poll"),
+    config: ServerConfig | None = None,
+    auth: Authenticator = allow_anonymous,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """Build the Starlette app serving ``feed`` over ``transports``.
+
+    The feed is created at startup when not given (so its asyncio primitives bind to the
+    server's loop). ``app.state.ctx`` is the :class:`ServerContext`.
+    """
+    config = config or ServerConfig()
+    holder: dict[str, ServerContext] = {}
+
+    def ctx() -> ServerContext:
+        return holder["ctx"]
+
+    async def api_info(request: Request) -> Response:
+        c = ctx()
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "epoch": c.feed.epoch,
+                "last_seq": c.feed.last_seq,
+                "first_seq": c.feed.history.first_seq,
+                "history": type(c.feed.history).__name__,
+                "transports": {
+                    name: {**t.info(base), "capabilities": t.capabilities}
+                    for name, t in c.transports.items()
+                },
+                "publisher": c.ticker.settings(),
+                "errors": {
+                    k.reason: {"status": k.status, "ws_code": k.ws_code, "retryable": k.retryable}
+                    for k in KINDS.values()
+                },
+            }
+        )
+
+    async def api_stats(request: Request) -> Response:
+        c = ctx()
+        return JSONResponse(
+            {
+                "epoch": c.feed.epoch,
+                "last_seq": c.feed.last_seq,
+                "subscribers": c.feed.subscribers,
+                "published": c.feed.stats.published,
+                "slow_consumer_disconnects": c.feed.stats.slow_consumer_disconnects,
+                "transports": {n: s.as_dict() for n, s in c.stats.items()},
+            }
+        )
+
+    async def api_publish(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > config.max_frame_bytes:
+            return error_response(TransportError("too_large", f"{len(body)} bytes"))
+        try:
+            obj = json.loads(body or b"{}")
+        except ValueError:
+            return error_response(TransportError("bad_param", "body is not JSON"))
+        if not isinstance(obj, dict) or "data" not in obj:
+            return error_response(TransportError("bad_param", 'body must be {"data": ...}'))
+        topic = obj.get("topic", "ticker")
+        if not isinstance(topic, str) or not topic or len(topic) > 200:
+            return error_response(TransportError("bad_param", "topic must be a short string"))
+        message = ctx().feed.publish(obj["data"], topic)
+        return JSONResponse(message.to_dict())
+
+    async def api_publisher(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                obj = await request.json()
+                ctx().ticker.configure(rate=obj.get("rate"), payload_bytes=obj.get("payload_bytes"))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return error_response(TransportError("bad_param", str(exc)))
+        return JSONResponse(ctx().ticker.settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from transports.history import open_history
+
+        the_feed = feed or Feed(open_history(config.history_url), config.queue_size)
+        c = ServerContext(the_feed, config, auth)
+        holder["ctx"] = c
+        app.state.ctx = c
+        for name in transports:
+            c.stats[name] = TransportStats()
+            c.transports[name] = loaded[name]
+            loaded[name].ctx = c
+        for t in c.transports.values():
+            await t.startup()
+        c.ticker.start(c)
+        log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
+        try:
+            yield
+        finally:
+            await c.ticker.stop()
+            the_feed.close("shutting_down")
+            for t in reversed(list(c.transports.values())):
+                await t.shutdown()
+            await c.cancel_tasks()
+
+    # Transports are constructed before the app so their routes can be mounted; the context
+    # they hold is replaced at startup by the real one.
+    placeholder = ServerContext(feed or Feed(), config, auth)
+    loaded = {name: load_transport(name, placeholder) for name in transports}
+    routes: list[BaseRoute] = [
+        Route("/api/info", api_info),
+        Route("/api/stats", api_stats),
+        Route("/api/publish", api_publish, methods=["POST"]),
+        Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
+    ]
+    for t in loaded.values():
+        routes.extend(t.routes())
+    routes.extend(extra_routes)
+    return Starlette(routes=routes, lifespan=lifespan)

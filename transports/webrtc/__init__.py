@@ -1,0 +1,1 @@
+"""webrtc transport."""

@@ -1,0 +1,130 @@
+"""WebSocket endpoint ``GET /ws?after=SEQ&epoch=E``.
+
+One text frame per feed frame (message or control). Heartbeats are RFC 6455 §5.5.2 ping /
+§5.5.3 pong: uvicorn sends pings at ``ws_ping_interval`` and closes a peer that does not
+answer within ``ws_ping_timeout``; clients may ping too (the Python client does, to detect a
+dead server). Browsers cannot send protocol pings, so the server also answers an
+application-level ``{"type":"ping"}`` with ``{"type":"pong"}``.
+
+Errors are reported by accepting and then closing with ``4000 + HTTP status`` (see
+``errors.py``): a close before accept would reach a browser only as an opaque 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any, ClassVar
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from transports.errors import TransportError
+from transports.message import Frame
+from transports.params import check_known, parse_after, parse_epoch
+from transports.server import ServerTransport, pump
+
+NORMAL_CLOSE = 1000
+GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
+TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
+
+
+class WebSocketTransport(ServerTransport):
+    name = "ws"
+    capabilities: ClassVar[dict[str, Any]] = {
+        "bidirectional": True,
+        "heartbeat": "ws ping/pong",
+        "resume": "after+epoch query",
+        "framing": "text frame per message",
+    }
+
+    def routes(self) -> list[BaseRoute]:
+        return [WebSocketRoute("/ws", self.endpoint)]
+
+    def info(self, base_url: str) -> dict[str, Any]:
+        return {
+            "url": base_url.replace("http", "ws", 1) + "/ws",
+            "compression": self.ctx.config.ws_compression,
+            "ping_interval": self.ctx.config.ws_ping_interval,
+        }
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        ctx, stats = self.ctx, self.ctx.stats[self.name]
+        try:
+            check_known(ws.query_params, ())
+            after = parse_after(ws.query_params.get("after"))
+            epoch = parse_epoch(ws.query_params.get("epoch"))
+            await ctx.admit(self.name, ws)
+            sub = ctx.feed.subscribe(after, epoch)
+        except TransportError as error:
+            ctx.reject(self.name, ws, error)
+            await ws.accept()
+            await ws.close(error.kind.ws_code, error.reason)
+            return
+        await ws.accept()
+        stats.opened()
+        lock = asyncio.Lock()
+        reason = "closed"
+
+        async def send(frame: Frame, text: str) -> None:
+            async with lock, asyncio.timeout(ctx.config.send_timeout):
+                await ws.send_text(text)
+
+        async def read() -> str:
+            # Starlette reports a disconnect only through receive(): a send-only handler
+            # would never notice a client that went away while the feed is quiet.
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return "client_gone"
+                raw = msg.get("text") or msg.get("bytes") or b""
+                if len(raw) > ctx.config.max_frame_bytes:
+                    return "too_large"
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    return "bad_param"
+                if not isinstance(obj, dict) or obj.get("type") != "ping":
+                    return "bad_param"
+                async with lock:
+                    await ws.send_text(json.dumps({"type": "pong", "id": obj.get("id")}))
+
+        pump_task = asyncio.ensure_future(pump(sub, send, stats))
+        read_task = asyncio.ensure_future(read())
+        try:
+            done, _ = await asyncio.wait(
+                {pump_task, read_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            finished = done.pop()
+            exc = finished.exception()
+            if isinstance(exc, TimeoutError):
+                reason = "send_timeout"
+            elif isinstance(exc, WebSocketDisconnect | OSError):
+                reason = "client_gone"
+            elif exc is not None:
+                raise exc
+            else:
+                reason = finished.result()
+        finally:
+            sub.close()
+            for task in (pump_task, read_task):
+                task.cancel()
+            await asyncio.gather(pump_task, read_task, return_exceptions=True)
+            stats.ended(reason)
+        await self._close(ws, reason)
+
+    async def _close(self, ws: WebSocket, reason: str) -> None:
+        if ws.client_state != WebSocketState.CONNECTED or reason in ("client_gone",):
+            return
+        if reason == "shutting_down":
+            code = GOING_AWAY
+        elif reason == "too_large":
+            code = TOO_BIG
+        elif reason in ("slow_consumer", "bad_param"):
+            code = TransportError(reason).kind.ws_code
+        else:
+            code = NORMAL_CLOSE
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await ws.close(code, reason)
