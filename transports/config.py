@@ -32,5 +32,13 @@ class ServerConfig:
     mqtt_url: str | None = None
     broker: str = "auto"
     mqtt_prefix: str = "transport-lab"
+    # WebRTC data channels (aiortc). Local labs: ICE host candidates on 127.0.0.1 only and no
+    # STUN server (aiortc would otherwise add a public one); set both for real networks.
+    webrtc_loopback_only: bool = True
+    webrtc_stun: list[str] = field(default_factory=list)  # e.g. ["stun:stun.example.org:3478"]
+    webrtc_max_peers: int = 100  # concurrent peers; more -> 503 too_many_connections
+    webrtc_ping_interval: float = 5.0  # app-level {"type":"ping"} on the channel
+    webrtc_open_timeout: float = 10.0  # answer -> subscribe message, else the peer is closed
+    webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)

@@ -26,6 +26,7 @@ class ErrorKind:
 _KINDS = [
     ErrorKind("bad_cursor", 400, False, "'after' or Last-Event-ID is not a non-negative integer"),
     ErrorKind("bad_param", 400, False, "unknown query parameter or a value out of range"),
+    ErrorKind("bad_sdp", 400, False, "WebRTC offer body is not a usable SDP offer"),
     ErrorKind("unauthorized", 401, False, "no valid credentials"),
     ErrorKind("forbidden", 403, False, "credentials valid but not allowed here"),
     ErrorKind("bad_origin", 403, False, "Origin header not in the allowed list"),
