@@ -136,6 +136,8 @@ async def test_cut_resets_both_peers() -> None:
             closed.append(await reader.read(100))
         except ConnectionError as exc:
             closed.append(exc)
+        finally:
+            writer.close()
 
     async with Upstream(hold) as up, FaultProxy("127.0.0.1", up.port) as p:
         reader, writer = await connect(p)
