@@ -1,10 +1,19 @@
-"""The full demo application: the feed server plus the browser dashboard at ``/``."""
+"""The full demo application: the feed server plus the browser dashboard at ``/``.
+
+When the dashboard connects through the fault lab's proxies, each proxy is on its own port,
+so to the browser it is another origin (RFC 6454 §4: scheme, host and port). WebSocket
+upgrades carry no CORS, the server checks their ``Origin`` against
+``ServerConfig.allowed_origins`` (``serve --allow-origin``); ``fetch`` (long polling, WebRTC
+signalling) and ``EventSource`` are CORS requests, so the same list is given to Starlette's
+``CORSMiddleware`` (Fetch standard §3.2), which also answers the preflight of the JSON POST.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 
 from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
@@ -15,6 +24,16 @@ from transports.web import dashboard_routes
 def build_app(
     transports: Sequence[str], config: ServerConfig, auth: Authenticator = allow_anonymous
 ) -> Starlette:
-    return create_app(
+    """The feed over ``transports`` plus the dashboard, with CORS for the allowed origins."""
+    app = create_app(
         transports=transports, config=config, auth=auth, extra_routes=dashboard_routes()
     )
+    if config.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "last-event-id"],
+            max_age=600,
+        )
+    return app

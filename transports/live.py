@@ -58,7 +58,11 @@ class LiveServer:
         auth: Authenticator = allow_anonymous,
         host: str = "127.0.0.1",
         port: int | None = None,
+        app_factory: Any = create_app,
     ) -> None:
+        # app_factory(transports=, config=, auth=) builds the app, e.g. app.build_app for the
+        # dashboard.
+        self.app_factory = app_factory
         self.transports = tuple(transports)
         self.config = config or ServerConfig()
         self.auth = auth
@@ -83,7 +87,7 @@ class LiveServer:
         return ctx
 
     def start(self, timeout: float = 15.0) -> LiveServer:
-        app = create_app(transports=self.transports, config=self.config, auth=self.auth)
+        app = self.app_factory(transports=self.transports, config=self.config, auth=self.auth)
         server = uvicorn.Server(uvicorn_config(app, self.host, self.port, self.config))
         self._server = server
 

@@ -1,0 +1,147 @@
+// The dashboard: one panel per transport, each a real browser client of that transport, all
+// following the same feed from the same starting seq. Reads /api/info (what is served and
+// where), /api/faults (the fault lab, when `serve --faults` runs it: each panel then connects
+// through its transport's fault proxy) and polls /api/stats for the server's byte counters.
+
+import { LABELS, Panel, notServed } from "./panel.js";
+import { connectMqtt } from "./transports/mqtt.js";
+import { connectPoll } from "./transports/poll.js";
+import { connectSse } from "./transports/sse.js";
+import { connectWebRtc } from "./transports/webrtc.js";
+import { connectWs } from "./transports/ws.js";
+
+const ORDER = ["ws", "sse", "poll", "webrtc", "mqtt"];
+const PATHS = { ws: "/ws", sse: "/sse", poll: "/poll", webrtc: "/webrtc/offer", mqtt: "/mqtt" };
+
+async function getJson(url, init) {
+  const res = await fetch(url, { cache: "no-store", ...init });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(body?.detail ?? body?.error ?? `HTTP ${res.status}`);
+  return body;
+}
+
+/** Where a panel connects: through its fault proxy when the fault lab runs, else here. */
+function endpoint(name, info, faults) {
+  const t = info.transports[name];
+  const proxy = faults?.transports?.[name]?.url;
+  if (proxy && /^https?:/.test(proxy)) return new URL(PATHS[name], proxy).toString();
+  if (name === "mqtt") return t.bridge_url ?? t.ws_url ?? new URL("/mqtt", location.href).toString();
+  return t.url ?? new URL(PATHS[name], location.href).toString();
+}
+
+function connect(name, url, panel, info, publisher) {
+  const t = info.transports[name];
+  switch (name) {
+    case "ws":
+      return connectWs(url, panel);
+    case "sse":
+      // EventSource cannot see comment heartbeats: watch for silence only while publishing.
+      return connectSse(url, panel, {
+        idleMs: () => (publisher.rate > 0 ? 4000 + 3000 / publisher.rate : Infinity),
+      });
+    case "poll":
+      return connectPoll(url, panel, { timeout: 10 });
+    case "webrtc":
+      return connectWebRtc(url, panel, { idleMs: 3000 * (t.ping_interval ?? 2) + 2000 });
+    case "mqtt":
+      return connectMqtt(url, panel, {
+        topicFilter: t.topic_filter ?? t.topic ?? `${t.prefix ?? "transport-lab"}/#`,
+      });
+  }
+}
+
+function faultControls(root, name, faults, status) {
+  const box = root.querySelector(".faults");
+  const latency = box.querySelector("input");
+  const buttons = [...box.querySelectorAll("button")];
+  const served = faults?.transports?.[name];
+  for (const b of buttons) {
+    b.disabled = !served;
+    b.title = served ? `${b.dataset.action} the ${LABELS[name]} path` : "fault lab not running: start with `transport-lab serve --faults`";
+    b.addEventListener("click", async () => {
+      const body = { action: b.dataset.action };
+      if (body.action === "latency") body.latency_ms = Number(latency.value) || 200;
+      try {
+        const res = await getJson(`/api/faults/${name}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        status(name, `fault ${body.action}${body.latency_ms ? ` ${body.latency_ms} ms` : ""}`, res);
+      } catch (err) {
+        status(name, `fault ${body.action} failed: ${err.message}`);
+      }
+    });
+  }
+  latency.disabled = !served;
+}
+
+function publisherControls(publisher, onChange) {
+  const form = document.querySelector("#publisher");
+  const rate = form.querySelector("[name=rate]");
+  const size = form.querySelector("[name=payload_bytes]");
+  rate.value = publisher.rate;
+  size.value = publisher.payload_bytes;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const now = await getJson("/api/publisher", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ rate: Number(rate.value), payload_bytes: Number(size.value) }),
+      });
+      onChange(now);
+      form.querySelector("output").textContent = `publishing ${now.rate} msg/s × ${now.payload_bytes} B`;
+    } catch (err) {
+      form.querySelector("output").textContent = `rejected: ${err.message}`;
+    }
+  });
+  form.querySelector("output").textContent = `publishing ${publisher.rate} msg/s × ${publisher.payload_bytes} B`;
+}
+
+async function main() {
+  const info = await getJson("/api/info");
+  const faults = await getJson("/api/faults").catch(() => null);
+  const publisher = { ...info.publisher };
+  document.querySelector("#epoch").textContent = info.epoch.slice(0, 12);
+  document.querySelector("#faultlab").textContent = faults ? "fault lab on: panels connect through fault proxies" : "fault lab off";
+  publisherControls(publisher, (now) => Object.assign(publisher, now));
+
+  const grid = document.querySelector("#panels");
+  const template = document.querySelector("#panel-template");
+  const panels = {};
+  for (const name of ORDER) {
+    const root = template.content.firstElementChild.cloneNode(true);
+    root.querySelector("h2").textContent = LABELS[name];
+    root.classList.add(`t-${name}`);
+    grid.append(root);
+    if (!(name in info.transports)) {
+      notServed(root, name);
+      continue;
+    }
+    const panel = new Panel(name, root);
+    panel.startAt(info.epoch, info.last_seq);
+    const url = endpoint(name, info, faults);
+    root.querySelector(".endpoint").textContent = url;
+    panel.connector = connect(name, url, panel, info, publisher);
+    panels[name] = panel;
+    faultControls(root, name, faults, (n, text) => {
+      panels[n].log(text, "fault");
+      panels[n].render();
+    });
+  }
+  window.transportLab = { info, faults, panels, publisher };
+
+  setInterval(() => Object.values(panels).forEach((p) => p.render()), 250);
+  setInterval(async () => {
+    try {
+      const stats = await getJson("/api/stats");
+      document.querySelector("#published").textContent = stats.last_seq.toLocaleString("en");
+      for (const [name, p] of Object.entries(panels)) p.serverBytes = stats.transports[name] ?? null;
+    } catch {}
+  }, 1000);
+}
+
+main().catch((err) => {
+  document.querySelector("#fatal").textContent = `Cannot start: ${err.message}`;
+});
