@@ -1,0 +1,32 @@
+"""A WebRTC subscriber whose UDP traffic goes through a :class:`~transports.lab.udp_relay.UdpRelay`.
+
+The only change to :class:`~transports.webrtc.client.WebRTCSubscriber` is in signalling: the
+server's answer has its candidates rewritten to relay sessions before the client's ICE agent
+sees it (see :mod:`transports.lab.udp_relay` for why that puts the relay in the path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transports.lab.udp_relay import UdpRelay, rewrite_candidates
+from transports.webrtc.client import WebRTCSubscriber
+
+
+class RelayedWebRTCSubscriber(WebRTCSubscriber):
+    def __init__(self, url: str, *, relay: UdpRelay, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.relay = relay
+
+    @classmethod
+    def for_server(
+        cls, base_url: str, info: dict[str, Any], **options: Any
+    ) -> RelayedWebRTCSubscriber:
+        entry = info["transports"]["webrtc"]
+        options.setdefault("loopback_only", entry.get("loopback_only", True))
+        options.setdefault("stun", entry.get("stun", ()))
+        return cls(entry["url"], **options)
+
+    async def _signal(self, sdp: str) -> str:
+        answer = await super()._signal(sdp)
+        return await rewrite_candidates(answer, self.relay)
