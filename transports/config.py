@@ -32,6 +32,8 @@ class ServerConfig:
     mqtt_url: str | None = None
     broker: str = "auto"
     mqtt_prefix: str = "transport-lab"
+    mqtt_qos: int = 1  # QoS of the bridge's publishes (0 or 1)
+    mqtt_retain: bool = False  # retain the last message of each topic on the broker
     # WebRTC data channels (aiortc). Local labs: ICE host candidates on 127.0.0.1 only and no
     # STUN server (aiortc would otherwise add a public one); set both for real networks.
     webrtc_loopback_only: bool = True
