@@ -8,6 +8,7 @@ reconnect/gap/epoch events that ``follow()`` reports — a teaching tool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Annotated
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 
 from transports.config import ServerConfig
+from transports.lab import fault_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -57,6 +59,9 @@ def serve(
     allow_origin: Annotated[
         list[str] | None, typer.Option(help="Extra allowed Origin (repeatable).")
     ] = None,
+    faults: Annotated[
+        bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
@@ -83,7 +88,14 @@ def serve(
         f"[bold]Transport Lab[/] on [cyan]http://{host}:{port}/[/] "
         f"({', '.join(names)}; {rate:g} msg/s)"
     )
-    uvicorn.Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
+    try:
+        lab = fault_cli.lab_for(host, port, names, cfg) if faults else None
+        the_app = build_app(names, cfg)
+        if lab is not None:
+            fault_cli.install(the_app, lab)
+        uvicorn.Server(uvicorn_config(the_app, host, port, cfg)).run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the signal after a graceful shutdown
 
 
 @app.command()
@@ -111,22 +123,24 @@ async def _follow(
     sub = await subscriber(transport, url)
     stats = FollowStats()
     t0 = time.monotonic()
+    events = follow_feed(sub, after, idle_timeout=idle_timeout, stats=stats)
     try:
-        async for event in follow_feed(sub, after, idle_timeout=idle_timeout, stats=stats):
-            stamp = f"[dim]{time.monotonic() - t0:8.3f}s[/]"
-            if isinstance(event, Delivered):
-                if not quiet:
-                    m = event.message
-                    latency = (event.received_at - m.sent_at) * 1000
-                    console.print(
-                        f"{stamp} seq={m.seq} topic={m.topic} "
-                        f"latency={latency:.1f}ms data={_short(m.data)}",
-                        highlight=False,
-                    )
-                if count is not None and stats.delivered >= count:
-                    break
-            else:
-                console.print(f"{stamp} [yellow]{event}[/]")
+        async with contextlib.aclosing(events):
+            async for event in events:
+                stamp = f"[dim]{time.monotonic() - t0:8.3f}s[/]"
+                if isinstance(event, Delivered):
+                    if not quiet:
+                        m = event.message
+                        latency = (event.received_at - m.sent_at) * 1000
+                        console.print(
+                            f"{stamp} seq={m.seq} topic={m.topic} "
+                            f"latency={latency:.1f}ms data={_short(m.data)}",
+                            highlight=False,
+                        )
+                    if count is not None and stats.delivered >= count:
+                        break
+                else:
+                    console.print(f"{stamp} [yellow]{event}[/]")
     except KeyboardInterrupt:
         pass
     console.print(
@@ -139,6 +153,9 @@ async def _follow(
 def _short(data: object, limit: int = 80) -> str:
     text = repr(data)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+fault_cli.register(app)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -136,7 +136,7 @@ async def follow(
     classify: Callable[[BaseException], bool] = is_retryable,
     stats: FollowStats | None = None,
     sleep: Callable[[float], object] = asyncio.sleep,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Follow the feed through ``subscriber`` from ``after`` (``None`` = live only), forever.
 
     Raises the fatal error (after yielding :class:`Disconnected`) or, when ``max_attempts``

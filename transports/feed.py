@@ -61,6 +61,8 @@ class Subscription:
         self._queue_size = queue_size
         self._wakeup = asyncio.Event()
         self.closed_reason: str | None = None
+        # Set on close, so a transport blocked in a send can notice and drop the connection.
+        self.closed = asyncio.Event()
 
     @property
     def queued(self) -> int:
@@ -80,14 +82,17 @@ class Subscription:
             self.closed_reason = reason
             self._queue.clear()
             self._wakeup.set()
+            self.closed.set()
             self._feed._drop(self)
 
     def _next_replay(self) -> None:
         """Move one page of history into the head, reporting a gap if history moved on."""
         history = self._feed.history
-        page = history.since(
-            self._replay_next - 1, min(REPLAY_PAGE, self._replay_until - self._replay_next + 1)
-        )
+        want = min(REPLAY_PAGE, self._replay_until - self._replay_next + 1)
+        # Messages above replay_until are already in the live queue: never take them here.
+        page = [
+            m for m in history.since(self._replay_next - 1, want) if m.seq <= self._replay_until
+        ]
         if not page or page[0].seq > self._replay_next:
             # The ring rotated past our position while the client was reading the replay.
             first = page[0].seq if page else self._replay_until + 1

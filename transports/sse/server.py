@@ -12,7 +12,6 @@ does not take a frame within ``send_timeout`` seconds is disconnected (sse-starl
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -24,11 +23,13 @@ from starlette.routing import BaseRoute, Route
 from transports import codec
 from transports.errors import TransportError
 from transports.feed import Subscription
-from transports.message import Message
+from transports.message import Control, Message
 from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, error_response
 
 # Proxies (nginx) and some CDNs buffer responses unless told not to.
+# LF line ends (allowed by §9.2.5): one byte less per line than the CRLF default.
+SEP = "\n"
 ANTI_BUFFERING = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
 
@@ -73,6 +74,7 @@ class SSETransport(ServerTransport):
             headers=ANTI_BUFFERING,
             ping=ctx.config.sse_ping_interval,
             send_timeout=ctx.config.send_timeout,
+            sep=SEP,
         )
 
     async def _events(self, sub: Subscription) -> AsyncIterator[ServerSentEvent]:
@@ -86,16 +88,19 @@ class SSETransport(ServerTransport):
                 retry = self.ctx.config.sse_retry_ms if first else None
                 first = False
                 if isinstance(frame, Message):
-                    event = ServerSentEvent(data=text, id=str(frame.seq), retry=retry)
+                    event = ServerSentEvent(data=text, id=str(frame.seq), retry=retry, sep=SEP)
                 else:
-                    event = ServerSentEvent(data=text, event=frame.type, retry=retry)
+                    event = ServerSentEvent(data=text, event=frame.type, retry=retry, sep=SEP)
                 stats.sent(len(text))
                 yield event
             reason = sub.closed_reason or "closed"
             if reason != "closed":
-                yield ServerSentEvent(
-                    data=json.dumps({"type": "close", "reason": reason}), event="close"
-                )
+                close = codec.encode(Control("close", {"reason": reason}))
+                yield ServerSentEvent(data=close, event="close", sep=SEP)
         finally:
+            # A subscription closed for overflow explains why the stream ended, even when
+            # the stream is torn down later by the send timeout or the client going away.
+            if sub.closed_reason not in (None, "closed"):
+                reason = sub.closed_reason
             sub.close()
             stats.ended(reason)

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from transports import codec
 from transports.errors import TransportError
-from transports.message import Frame
+from transports.message import Control, Frame
 from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, pump
 
@@ -88,29 +89,33 @@ class WebSocketTransport(ServerTransport):
                 if not isinstance(obj, dict) or obj.get("type") != "ping":
                     return "bad_param"
                 async with lock:
-                    await ws.send_text(json.dumps({"type": "pong", "id": obj.get("id")}))
+                    await ws.send_text(codec.encode(Control("pong", {"id": obj.get("id")})))
 
         pump_task = asyncio.ensure_future(pump(sub, send, stats))
         read_task = asyncio.ensure_future(read())
+        # A pump blocked in send() on a full socket would not see its subscription being
+        # closed for overflow; watching the close lets us drop that client at once.
+        closed_task = asyncio.ensure_future(sub.closed.wait())
+        tasks = (pump_task, read_task, closed_task)
         try:
-            done, _ = await asyncio.wait(
-                {pump_task, read_task}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finished = done.pop()
             exc = finished.exception()
-            if isinstance(exc, TimeoutError):
+            if finished is closed_task:
+                reason = sub.closed_reason or "closed"
+            elif isinstance(exc, TimeoutError):
                 reason = "send_timeout"
             elif isinstance(exc, WebSocketDisconnect | OSError):
                 reason = "client_gone"
             elif exc is not None:
                 raise exc
             else:
-                reason = finished.result()
+                reason = str(finished.result())
         finally:
             sub.close()
-            for task in (pump_task, read_task):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(pump_task, read_task, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             stats.ended(reason)
         await self._close(ws, reason)
 

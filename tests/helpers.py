@@ -1,0 +1,97 @@
+"""Test helpers shared by the transport suites: collect a feed through follow(), cut a
+connection mid-stream, publish from the test thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from transports.backoff import Backoff
+from transports.client import (
+    ConnectionLost,
+    Delivered,
+    EpochChanged,
+    Event,
+    FollowStats,
+    GapDetected,
+    Subscriber,
+    follow,
+)
+from transports.live import LiveServer
+from transports.message import Frame, Message
+
+FAST = Backoff(initial=0.05, maximum=0.5)
+
+
+class Cutter:
+    """Wraps a subscriber and drops its connection after every ``every`` messages, ``cuts``
+    times: the connection is closed under the client, which must resume from its cursor."""
+
+    def __init__(self, inner: Subscriber, every: int, cuts: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.every = every
+        self.cuts_left = cuts
+
+    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        frames = self.inner.stream(after, epoch)
+        count = 0
+        try:
+            async for frame in frames:
+                yield frame
+                if isinstance(frame, Message):
+                    count += 1
+                    if self.cuts_left > 0 and count >= self.every:
+                        self.cuts_left -= 1
+                        raise ConnectionLost("cut by test")
+        finally:
+            await frames.aclose()  # type: ignore[attr-defined]
+
+
+@dataclass
+class Collected:
+    seqs: list[int] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    stats: FollowStats = field(default_factory=FollowStats)
+
+    def of(self, kind: type) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def collect(
+    sub: Subscriber,
+    count: int,
+    after: int | None = 0,
+    *,
+    epoch: str | None = None,
+    timeout: float = 30.0,
+    until_seq: int | None = None,
+    **kwargs: object,
+) -> Collected:
+    """Follow until ``count`` messages were delivered (or ``until_seq`` reached)."""
+    out = Collected()
+    events = follow(sub, after, epoch=epoch, backoff=FAST, stats=out.stats, **kwargs)  # type: ignore[arg-type]
+    async with asyncio.timeout(timeout), contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, Delivered):
+                out.seqs.append(event.message.seq)
+                if len(out.seqs) >= count or (until_seq and event.message.seq >= until_seq):
+                    return out
+            else:
+                out.events.append(event)
+    return out
+
+
+async def publish(server: LiveServer, n: int, size: int = 16) -> None:
+    """Publish ``n`` messages on the server's loop from a worker thread."""
+
+    def batch() -> None:
+        for i in range(n):
+            server.ctx.feed.publish({"i": i, "pad": "x" * size})
+
+    await asyncio.to_thread(server.call, batch)
+
+
+__all__ = ["FAST", "Collected", "Cutter", "EpochChanged", "GapDetected", "collect", "publish"]
