@@ -28,8 +28,9 @@ def require(component: str, available: bool, why: str = "") -> None:
 
 
 def require_executable(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
-                                  else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
     require(name, path is not None, "install it (the test command does, with apt-get)")
     assert path is not None
     return path
@@ -40,8 +41,11 @@ def make_server() -> Iterator[Callable[..., LiveServer]]:
     """Start live servers (``make_server(transports=..., config=...)``); all stopped at the end."""
     servers: list[LiveServer] = []
 
-    def make(transports: tuple[str, ...] = ("ws", "sse", "poll"),
-             config: ServerConfig | None = None, **kwargs: object) -> LiveServer:
+    def make(
+        transports: tuple[str, ...] = ("ws", "sse", "poll"),
+        config: ServerConfig | None = None,
+        **kwargs: object,
+    ) -> LiveServer:
         server = LiveServer(transports, config=config, **kwargs)  # type: ignore[arg-type]
         servers.append(server)
         return server.start()
