@@ -18,7 +18,7 @@ from typing import Any
 
 from transports.config import ServerConfig
 from transports.lab import histogram, resources
-from transports.lab.schedule import KINDS, PublishRun, publish_open_loop
+from transports.lab.schedule import KINDS, PublishRun, start_publisher
 from transports.lab.worker import Pool, WorkerSpec
 from transports.live import LiveServer
 
@@ -147,7 +147,7 @@ def run_cell(
         connected = resources.snapshot(live, pool.pids())
         run = PublishRun(rate, total)
         server_cpu = resources.thread_cpu_num(live)
-        fut = live.call(_spawn_publisher, live, run, cell["payload_bytes"], cell["payload_kind"])
+        fut = live.call(start_publisher, live, run, cell["payload_bytes"], cell["payload_kind"])
         if scenario.stall_ms > 0:
             time.sleep(scenario.warmup_s + scenario.duration_s / 2)
             # Block the server's event loop: nothing is sent, nothing is published meanwhile.
@@ -209,29 +209,6 @@ def placement(results: list[dict[str, Any]]) -> str:
         share = ",".join(f"cpu{c}={v * 100 // n}%" for c, v in sorted(cpus.items()))
         parts.append(f"p{r['index']}:{share}")
     return " ".join(parts)
-
-
-def _spawn_publisher(live: LiveServer, run: PublishRun, size: int, kind: str) -> Any:
-    """On the server loop: start the publisher task; return a thread-safe future."""
-    import asyncio
-
-    task = live.ctx.spawn(publish_open_loop(live.ctx.feed, run, size, kind), "lab-publisher")
-    loop = asyncio.get_running_loop()
-    import concurrent.futures
-
-    fut: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-    def done(t: asyncio.Task[Any]) -> None:
-        if t.cancelled():
-            fut.cancel()
-        elif t.exception() is not None:
-            fut.set_exception(t.exception())  # type: ignore[arg-type]
-        else:
-            fut.set_result(None)
-
-    task.add_done_callback(done)
-    del loop
-    return fut
 
 
 def run(

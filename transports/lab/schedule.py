@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import os
 import random
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transports.feed import Feed
+
+if TYPE_CHECKING:
+    from transports.live import LiveServer
 
 KINDS = ("json", "random")
 SYMBOLS = ("ACME", "GLOBEX", "INITECH", "UMBRELLA", "HOOLI", "STARK", "WAYNE", "WONKA")
@@ -106,3 +110,25 @@ async def publish_open_loop(
         run.lags.append(max(0.0, time.monotonic() - due))
         feed.publish(payload(i, wall0 + due, payload_bytes, kind, rng), topic)
     run.finished = True
+
+
+def start_publisher(
+    live: LiveServer, run: PublishRun, size: int, kind: str
+) -> concurrent.futures.Future[None]:
+    """Start :func:`publish_open_loop` on ``live``'s loop; return a thread-safe future.
+
+    Call it through ``live.call`` (it must run on the server's loop, where the feed lives).
+    """
+    task = live.ctx.spawn(publish_open_loop(live.ctx.feed, run, size, kind), "lab-publisher")
+    fut: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def done(t: asyncio.Future[Any]) -> None:
+        if t.cancelled():
+            fut.cancel()
+        elif (exc := t.exception()) is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(None)
+
+    task.add_done_callback(done)
+    return fut
