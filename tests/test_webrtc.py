@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -257,3 +258,36 @@ def test_cli_follow_webrtc(make_server: MakeServer) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert '"i": 2' in result.stdout or "'i': 2" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("queue_size", "send_timeout", "reason"),
+    [(64, 30.0, "slow_consumer"), (10_000, 1.0, "send_timeout")],
+)
+async def test_frozen_client_is_closed_not_buffered_forever(
+    make_server: MakeServer, queue_size: int, send_timeout: float, reason: str
+) -> None:
+    """A client process stopped with SIGSTOP stops acknowledging SCTP data, so the server's
+    ``bufferedAmount`` rises: the pump stops pulling and the peer is closed at its bound."""
+    config = ServerConfig(
+        queue_size=queue_size, send_timeout=send_timeout, webrtc_high_water=16 * 1024
+    )
+    server = make_server(transports=("webrtc",), config=config)
+    transport = webrtc(server)
+    cmd = [sys.executable, "-m", "transports", "follow", "webrtc", server.url, "--quiet"]
+    client = await asyncio.create_subprocess_exec(
+        *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        await wait_for(lambda: server.ctx.stats["webrtc"].active == 1, 30)
+        client.send_signal(signal.SIGSTOP)
+        await publish(server, 400, size=1000)
+        await wait_for(lambda: server.ctx.stats["webrtc"].closed.get(reason) == 1, 30)
+        await wait_for(lambda: not transport.peers)
+        # The server kept only its bound: far less than the 400 kB published was handed over.
+        assert server.ctx.stats["webrtc"].bytes_out < 200_000
+    finally:
+        client.send_signal(signal.SIGCONT)
+        client.terminate()
+        async with asyncio.timeout(10):
+            await client.wait()
