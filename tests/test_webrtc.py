@@ -23,6 +23,7 @@ from transports.errors import TransportError
 from transports.live import LiveServer
 from transports.webrtc import ice
 from transports.webrtc.client import WebRTCSubscriber
+from transports.webrtc.peer import parse_subscribe
 from transports.webrtc.server import WebRTCTransport
 
 MakeServer = Callable[..., LiveServer]
@@ -291,3 +292,32 @@ async def test_frozen_client_is_closed_not_buffered_forever(
         client.terminate()
         async with asyncio.timeout(10):
             await client.wait()
+
+
+def test_mdns_candidates_are_dropped_from_offers() -> None:
+    offer = (
+        "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        "a=candidate:1 1 udp 2113937151 0b6c7a7e-1f1e-4a4e-9b0e-3c1d.local 51234 typ host\r\n"
+        "a=candidate:2 1 udp 2113937151 127.0.0.1 51235 typ host\r\n"
+        "a=candidate:3 1 udp 1677729535 ABC.LOCAL 51236 typ srflx raddr 0.0.0.0 rport 0\r\n"
+        "a=end-of-candidates\r\n"
+    )
+    kept = ice.drop_mdns_candidates(offer)
+    assert ".local" not in kept.lower()
+    assert "a=candidate:2 1 udp 2113937151 127.0.0.1 51235 typ host\r\n" in kept
+    assert kept.endswith("a=end-of-candidates\r\n")
+
+
+def test_subscribe_message_parsing() -> None:
+    assert parse_subscribe('{"type":"subscribe","after":5,"epoch":"ab12"}') == (5, "ab12")
+    assert parse_subscribe('{"type":"subscribe"}') == (None, None)
+    for bad, reason in [
+        ('{"type":"subscribe","after":"5"}', "bad_cursor"),
+        ('{"type":"subscribe","after":1e3}', "bad_cursor"),
+        ('{"type":"subscribe","cursor":1}', "bad_param"),
+        ('{"type":"ping"}', "bad_param"),
+        ("[1]", "bad_param"),
+    ]:
+        with pytest.raises(TransportError) as info:
+            parse_subscribe(bad)
+        assert info.value.reason == reason, bad
