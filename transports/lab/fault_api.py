@@ -1,0 +1,204 @@
+"""The fault lab of a running server, over HTTP (used by the dashboard and ``transport-lab fault``).
+
+``transport-lab serve --faults`` starts one :class:`~transports.lab.proxy.FaultProxy` per
+transport in front of the server's own port (the HTTP transports and WebRTC signalling), one
+in front of the MQTT broker's TCP port, and a :class:`~transports.lab.udp_relay.UdpRelay`
+for WebRTC's UDP path. A client that connects through ``url`` of its transport is subject to
+that transport's faults only. The interface is documented in ``docs/faults.md``:
+
+- ``GET /api/faults`` → ``{"transports": {name: {"url", "active": [...], ...}}}``
+- ``POST /api/faults/{transport}`` with ``{"action": "cut"|"blackhole"|"latency"|"restore",
+  "latency_ms": N, "jitter_ms": N, "loss_pct": N}`` (``loss_pct``: WebRTC only), or
+  ``{"action": "add", "fault": {"kind": ..., ...}}`` / ``{"action": "remove", "name": ...}``
+  for any Toxiproxy-style fault; bad input is ``400 bad_param``.
+- ``POST /api/faults/webrtc/offer``: WebRTC signalling whose answer candidates point at the
+  UDP relay (see ``udp_relay.py``), for clients that want their UDP path faulted too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from transports.errors import TransportError
+from transports.lab.faults import Blackhole, Latency, from_dict
+from transports.lab.proxy import FaultProxy
+from transports.lab.udp_relay import UdpRelay, rewrite_candidates
+from transports.live import free_port
+from transports.server import error_response
+
+log = logging.getLogger("transports.lab.faults")
+ACTIONS = ("cut", "blackhole", "latency", "restore", "add", "remove")
+
+
+class FaultLab:
+    """Proxies in front of one server at ``host:port``; listen ports are chosen up front so
+    the dashboard's origins can be allowed before the app is built."""
+
+    def __init__(self, host: str, port: int, transports: tuple[str, ...] | list[str]) -> None:
+        self.host, self.port = host, port
+        self.names = [t for t in transports]
+        self.proxies = {name: FaultProxy(host, port, host, free_port(host)) for name in self.names}
+        self.broker: FaultProxy | None = None
+        self.relay = UdpRelay(host) if "webrtc" in self.names else None
+
+    def origins(self) -> list[str]:
+        return [f"http://{self.host}:{p.port}" for p in self.proxies.values()]
+
+    async def start(self, ctx: Any = None) -> None:
+        for proxy in self.proxies.values():
+            await proxy.start()
+        mqtt = getattr(ctx, "transports", {}).get("mqtt") if ctx is not None else None
+        broker_url = mqtt.info("").get("url") if mqtt is not None else None
+        if broker_url:
+            parts = urlsplit(broker_url)
+            self.broker = FaultProxy(parts.hostname or self.host, parts.port or 1883, self.host)
+            await self.broker.start()
+        log.info("fault proxies: %s", {n: p.port for n, p in self.proxies.items()})
+
+    async def stop(self) -> None:
+        for proxy in [*self.proxies.values(), *([self.broker] if self.broker else [])]:
+            await proxy.stop()
+        if self.relay is not None:
+            self.relay.close()
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, proxy in self.proxies.items():
+            entry: dict[str, Any] = {
+                "url": f"http://{self.host}:{proxy.port}",
+                "active": proxy.describe(),
+                "bytes": proxy.counters.as_dict(),
+            }
+            if name == "mqtt" and self.broker is not None:
+                entry["broker_url"] = f"mqtt://{self.host}:{self.broker.port}"
+                entry["active"] = self.broker.describe()
+                entry["bytes"] = self.broker.counters.as_dict()
+            if name == "webrtc" and self.relay is not None:
+                entry["offer_url"] = f"http://{self.host}:{self.port}/api/faults/webrtc/offer"
+                entry["active"] = entry["active"] + self.relay.describe()
+                entry["udp"] = self.relay.counters.as_dict()
+            out[name] = entry
+        return {"transports": out}
+
+    def apply(self, name: str, body: Any) -> None:
+        """Apply one action to transport ``name``; raise ``ValueError`` for bad input."""
+        if name not in self.proxies:
+            raise ValueError(f"no fault proxy for {name!r}; have {', '.join(self.proxies)}")
+        if not isinstance(body, dict) or body.get("action") not in ACTIONS:
+            raise ValueError(f"body must be {{'action': one of {', '.join(ACTIONS)}}}")
+        action = body["action"]
+        # MQTT's feed path is the broker connection; its HTTP proxy only carries /api calls.
+        proxy = self.broker if name == "mqtt" and self.broker is not None else self.proxies[name]
+        relay = self.relay if name == "webrtc" else None
+        if action == "cut":
+            proxy.cut()
+            if relay is not None:
+                relay.close()  # UDP has no reset: the relayed path simply disappears
+        elif action == "blackhole":
+            proxy.add(Blackhole(direction="both"))
+            if relay is not None:
+                relay.set("both", blackhole=True)
+        elif action == "latency":
+            latency, jitter = _number(body, "latency_ms", 100), _number(body, "jitter_ms", 0)
+            loss = _number(body, "loss_pct", 0)
+            if loss and relay is None:
+                raise ValueError("loss_pct applies to the WebRTC (UDP) path only")
+            if loss > 100:
+                raise ValueError("loss_pct must be <= 100")
+            proxy.add(Latency(latency_ms=latency, jitter_ms=jitter))
+            if relay is not None:
+                relay.set("downstream", latency_ms=latency, jitter_ms=jitter, loss=loss / 100)
+        elif action == "restore":
+            proxy.clear()
+            if relay is not None:
+                relay.clear()
+        elif action == "add":
+            fault = body.get("fault")
+            if not isinstance(fault, dict):
+                raise ValueError('"add" needs "fault": {"kind": ..., ...}')
+            proxy.add(from_dict(fault))
+        else:
+            try:
+                proxy.remove(str(body.get("name")))
+            except KeyError:
+                raise ValueError(f"no active fault named {body.get('name')!r}") from None
+        log.info("fault %s on %s: %s", action, name, body)
+
+    async def relayed_offer(self, body: bytes, headers: dict[str, str]) -> Response:
+        """Forward an offer to the server's own endpoint; rewrite the answer to the relay."""
+        assert self.relay is not None
+        async with httpx.AsyncClient(timeout=15) as http:
+            r = await http.post(
+                f"http://{self.host}:{self.port}/webrtc/offer",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+        if r.status_code != 200:
+            return Response(r.content, r.status_code, media_type="application/json")
+        answer = r.json()
+        answer["sdp"] = await rewrite_candidates(answer["sdp"], self.relay)
+        return JSONResponse(answer)
+
+
+def _number(body: dict[str, Any], key: str, default: float) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{key} must be a non-negative number")
+    return float(value)
+
+
+def routes(lab: FaultLab) -> list[BaseRoute]:
+    async def list_faults(request: Request) -> Response:
+        return JSONResponse(lab.describe())
+
+    async def control(request: Request) -> Response:
+        name = request.path_params["transport"]
+        try:
+            body = json.loads(await request.body() or b"null")
+            lab.apply(name, body)
+        except ValueError as exc:  # JSON errors are ValueErrors too
+            error = TransportError("bad_param", str(exc)[:300])
+            log.warning("fault request rejected: %s", error.detail)
+            return error_response(error)
+        return JSONResponse(lab.describe()["transports"][name])
+
+    async def offer(request: Request) -> Response:
+        if lab.relay is None:
+            return error_response(TransportError("bad_param", "webrtc is not served"))
+        return await lab.relayed_offer(await request.body(), dict(request.headers))
+
+    return [
+        Route("/api/faults", list_faults),
+        Route("/api/faults/webrtc/offer", offer, methods=["POST"]),
+        Route("/api/faults/{transport}", control, methods=["POST"]),
+    ]
+
+
+def install(app: Starlette, lab: FaultLab) -> Starlette:
+    """Mount the routes on ``app`` and run the lab for the app's lifetime (after its own
+    startup, so the MQTT broker's port is known)."""
+    app.router.routes[:0] = routes(lab)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            await lab.start(getattr(a.state, "ctx", None))
+            try:
+                yield state
+            finally:
+                await lab.stop()
+
+    app.router.lifespan_context = lifespan
+    return app
