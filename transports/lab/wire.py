@@ -105,7 +105,7 @@ class WireResult:
         out["setup_bytes"] = self.setup_up + self.setup_down
         out["framing_per_msg"] = self.per_msg_down - self.payload_per_msg
         out["idle_bytes_per_hour"] = self.idle_up_per_hour + self.idle_down_per_hour
-        out["layer"] = "TCP payload"
+        out["layer"] = "TCP+UDP payload" if self.transport == "webrtc" else "TCP payload"
         return out
 
 
@@ -135,28 +135,70 @@ def client_options(transport: str, compression: bool, scale: float) -> dict[str,
 
 
 def heartbeat_scale(transport: str) -> float:
-    """How much faster heartbeats run in the idle phase (MQTT's keep-alive is whole seconds)."""
+    """How much faster heartbeats run in the idle phase.
+
+    MQTT's keep-alive is whole seconds (10 s → 1 s). WebRTC is not scaled: besides our
+    channel ping it sends ICE consent checks (RFC 7675) and SCTP heartbeats (RFC 9260 §8.3)
+    on timers we do not control, so its idle window is simply longer.
+    """
+    if transport == "webrtc":
+        return 1.0
     return MQTT_KEEPALIVE if transport == "mqtt" else HEARTBEAT_SCALE
+
+
+class Meter:
+    """TCP payload through the proxy plus, for WebRTC, UDP payload through a relay."""
+
+    def __init__(self, proxy: ProxyThread, relay: Any = None) -> None:
+        self.proxy = proxy
+        self.relay = relay
+
+    def split(self) -> dict[str, Any]:
+        tcp_up, tcp_down = self.proxy.counts()
+        out: dict[str, Any] = {"tcp_up": tcp_up, "tcp_down": tcp_down, "up": tcp_up,
+                               "down": tcp_down}  # fmt: skip
+        if self.relay is not None:
+            c = self.relay.counters
+            out.update(udp_up=c.upstream.bytes, udp_down=c.downstream.bytes)
+            out["up"] += c.upstream.bytes
+            out["down"] += c.downstream.bytes
+            out["udp_ports"] = [s.address[1] for s in self.relay.sessions]
+        return out
+
+    def counts(self) -> tuple[int, int]:
+        split = self.split()
+        return split["up"], split["down"]
 
 
 async def _session(
     live: LiveServer,
     transport: str,
     options: dict[str, Any],
-    body: Callable[[Any, ProxyThread, Any], Any],
+    body: Callable[[Any, Meter, Any], Any],
     before_connect: Callable[[int], None] | None,
-) -> Any:
-    """Connect one client through a proxy, run ``body(live, proxy, delivered_queue)``."""
+) -> dict[str, Any]:
+    """Connect one client through the meter, run ``body(live, meter, events)``; final counts."""
     from transports.client import Connected, Delivered, follow
     from transports.clients import server_info, subscriber
 
     info = await server_info(live.url)
     host, port, _ = target(info, transport)
     proxy = ProxyThread(host, port)
+    relay: Any = None
     try:
         if before_connect is not None:
             before_connect(proxy.port)
-        sub = await subscriber(transport, live.url, via(info, transport, proxy.port), **options)
+        proxied = via(info, transport, proxy.port)
+        if transport == "webrtc":
+            # Signalling (HTTP) goes through the TCP proxy, the data channel through the relay.
+            from transports.lab.udp_relay import UdpRelay
+            from transports.lab.webrtc_relay import RelayedWebRTCSubscriber
+
+            relay = UdpRelay()
+            sub: Any = RelayedWebRTCSubscriber.for_server(live.url, proxied, relay=relay, **options)
+        else:
+            sub = await subscriber(transport, live.url, proxied, **options)
+        meter = Meter(proxy, relay)
         events: asyncio.Queue[Any] = asyncio.Queue()
 
         async def consume() -> None:
@@ -169,13 +211,15 @@ async def _session(
             async with asyncio.timeout(30):
                 while not isinstance(await events.get(), Connected):
                     pass
-            result = await body(live, proxy, events)
+            await body(live, meter, events)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await asyncio.sleep(0.3)  # let the close handshake finish before the final count
-        return result, proxy.counts()
+        return meter.split()
     finally:
+        if relay is not None:
+            relay.close()
         proxy.close()
 
 
@@ -190,14 +234,15 @@ def measure(
     before_connect: Callable[[int], None] | None = None,
 ) -> WireResult:
     """Measure setup, steady-state and idle bytes of ``transport`` (TCP transports)."""
-    if transport not in TCP:
-        raise ValueError(f"wire bytes are measured through a TCP proxy: {TCP}")
+    if transport not in (*TCP, "webrtc"):
+        raise ValueError(f"unknown transport {transport!r}")
     result = WireResult(transport, payload_bytes, payload_kind, compression, messages)
     settle = 0.3
+    window = max(idle_s, 10.0) if transport == "webrtc" else idle_s
 
-    async def steady(live: LiveServer, proxy: ProxyThread, events: asyncio.Queue[Any]) -> None:
+    async def steady(live: LiveServer, meter: Meter, events: asyncio.Queue[Any]) -> None:
         await asyncio.sleep(settle)
-        result.setup_up, result.setup_down = proxy.counts()
+        result.setup_up, result.setup_down = meter.counts()
         run = PublishRun(rate, messages)
         fut = live.call(start_publisher, live, run, payload_bytes, payload_kind)
         got = 0
@@ -206,18 +251,18 @@ def measure(
                 got += 1 if not _is_connected(await events.get()) else 0
         await asyncio.wrap_future(fut)
         await asyncio.sleep(settle)
-        up, down = proxy.counts()
+        up, down = meter.counts()
         result.per_msg_up = (up - result.setup_up) / messages
         result.per_msg_down = (down - result.setup_down) / messages
         sizes = live.call(_sizes, live, messages)
         result.payload_per_msg = sum(sizes) / len(sizes)
 
-    async def idle(live: LiveServer, proxy: ProxyThread, events: asyncio.Queue[Any]) -> None:
+    async def idle(live: LiveServer, meter: Meter, events: asyncio.Queue[Any]) -> None:
         await asyncio.sleep(settle)
-        up0, down0 = proxy.counts()
-        await asyncio.sleep(idle_s)
-        up1, down1 = proxy.counts()
-        factor = 3600 / idle_s / heartbeat_scale(transport)
+        up0, down0 = meter.counts()
+        await asyncio.sleep(window)
+        up1, down1 = meter.counts()
+        factor = 3600 / window / heartbeat_scale(transport)
         result.idle_up_per_hour = (up1 - up0) * factor
         result.idle_down_per_hour = (down1 - down0) * factor
 
@@ -229,9 +274,9 @@ def measure(
         with LiveServer((transport,), config=cfg) as live:
             opts = client_options(transport, compression, scale)
             hook = before_connect if body is steady else None
-            _, (up, down) = asyncio.run(_session(live, transport, opts, body, hook))
+            totals = asyncio.run(_session(live, transport, opts, body, hook))
             if body is steady:
-                result.totals = {"up": up, "down": down}
+                result.totals = totals
     return result
 
 
