@@ -1,4 +1,4 @@
-"""One client's server-side WebRTC session: a peer connection, its ``feed`` channel, a pump.
+"""One client's server side of a WebRTC connection: peer connection, ``feed`` channel, pump.
 
 Life of a peer: the offer handler creates it; the client opens the data channel and sends
 ``{"type":"subscribe","after":N|null,"epoch":E|null}`` first; the peer opens a feed
