@@ -45,7 +45,9 @@ function connect(name, url, panel, info, publisher) {
       return connectWebRtc(url, panel, { idleMs: 3000 * (t.ping_interval ?? 2) + 2000 });
     case "mqtt":
       return connectMqtt(url, panel, {
-        topicFilter: t.topic_filter ?? t.topic ?? `${t.prefix ?? "transport-lab"}/#`,
+        topicFilter: t.topic_filter ?? `${t.prefix ?? "transport-lab"}/#`,
+        // the replay endpoint next to the bridge (through the same proxy when there is one)
+        replayUrl: t.replay_url ? new URL("/mqtt/replay", url.replace(/^ws/, "http")).toString() : null,
       });
   }
 }
@@ -130,6 +132,7 @@ async function main() {
       panels[n].render();
     });
   }
+  grid.append(document.querySelector("#legend-template").content.firstElementChild.cloneNode(true));
   window.transportLab = { info, faults, panels, publisher };
 
   setInterval(() => Object.values(panels).forEach((p) => p.render()), 250);

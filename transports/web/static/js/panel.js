@@ -197,4 +197,6 @@ export function notServed(root, name) {
   root.dataset.state = "not served";
   root.classList.add("off");
   root.querySelector(".state").textContent = "not served";
+  root.querySelector(".endpoint").textContent = "this server does not serve it (see /api/info)";
+  for (const el of root.querySelectorAll(".faults button, .faults input")) el.disabled = true;
 }

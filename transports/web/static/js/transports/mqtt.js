@@ -5,8 +5,13 @@
 // them — MQTT's resume. The broker has no notion of our seq cursor, so a session that was lost
 // (expired, broker restarted without persistence) shows up as a seq gap. Keepalive
 // PINGREQ/PINGRESP (§3.1.2.10) is the heartbeat; mqtt.js reconnects by itself.
+//
+// When the broker has no session for us (first visit, or it was lost), we subscribe and then
+// backfill from the server's history (GET /mqtt/replay?after=&epoch=) while holding back the
+// live messages that arrive meanwhile, so the panel starts at the same seq as the others and a
+// lost session costs no message. The retained `<prefix>/_meta` hello only tells the epoch.
 
-import { toWs } from "./common.js";
+import { toWs, withQuery } from "./common.js";
 
 function clientId() {
   // Stable per browser tab, so a page reload resumes the same session.
@@ -19,13 +24,28 @@ function clientId() {
   return id;
 }
 
-export function connectMqtt(url, panel, { topicFilter, keepalive = 5, sessionExpiry = 600 } = {}) {
+async function backfill(replayUrl, panel, limit = 1000, rounds = 50) {
+  for (let i = 0; i < rounds; i++) {
+    const { after, epoch } = panel.cursor();
+    const res = await fetch(withQuery(replayUrl, { after, epoch, limit }), { cache: "no-store" });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`replay: HTTP ${res.status} ${body.error ?? ""}`);
+    for (const frame of body.messages) panel.frame(frame);
+    if (body.messages.length < limit || (panel.lastSeq ?? 0) >= body.last_seq) return;
+  }
+}
+
+export function connectMqtt(
+  url,
+  panel,
+  { topicFilter, replayUrl, keepalive = 5, sessionExpiry = 600 } = {},
+) {
   if (typeof mqtt === "undefined") {
     panel.setState("error", "the mqtt browser bundle did not load");
     return { stop() {} };
   }
   const decoder = new TextDecoder();
-  let first = true;
+  let held = null; // live messages held back while a backfill runs
   panel.setState("connecting");
   const client = mqtt.connect(toWs(url), {
     protocolVersion: 5,
@@ -38,14 +58,28 @@ export function connectMqtt(url, panel, { topicFilter, keepalive = 5, sessionExp
     properties: { sessionExpiryInterval: sessionExpiry },
   });
   client.on("connect", (connack) => {
-    if (!connack.sessionPresent) {
-      // A new session starts at whatever the broker delivers next: take the first message
-      // as the base on the very first connect; a lost session later is reported as a gap.
-      if (first) panel.startAt(panel.epoch, null);
-      client.subscribe(topicFilter, { qos: 1 });
-    }
-    first = false;
     panel.setState("open");
+    if (connack.sessionPresent) return;
+    if (panel.lastSeq === null || !replayUrl) {
+      // Nothing to resume from: the first message delivered is the start.
+      client.subscribe(topicFilter, { qos: 1 });
+      return;
+    }
+    held = [];
+    client.subscribe(topicFilter, { qos: 1 }, async (err) => {
+      try {
+        if (err) throw err;
+        await backfill(replayUrl, panel);
+        panel.log(`no broker session: backfilled from history to seq ${panel.lastSeq}`);
+      } catch (e) {
+        panel.log(`backfill failed: ${e.message}`, "bad");
+      } finally {
+        const live = held ?? [];
+        held = null;
+        // The backfill and the live subscription overlap by design: not duplicates.
+        for (const obj of live) if (!(obj?.seq <= panel.lastSeq)) panel.frame(obj);
+      }
+    });
   });
   client.on("message", (_topic, payload) => {
     let obj = null;
@@ -54,12 +88,16 @@ export function connectMqtt(url, panel, { topicFilter, keepalive = 5, sessionExp
     } catch {
       return;
     }
-    if (obj && obj.type === "hello" && panel.epoch && obj.epoch && obj.epoch !== panel.epoch) {
-      panel.frame({ type: "reset", previous: panel.epoch, epoch: obj.epoch });
-      panel.startAt(obj.epoch, null);
+    if (obj && obj.type === "hello") {
+      // Retained: its last_seq is as old as the last broker (re)connect, not a cursor.
+      if (panel.epoch && obj.epoch && obj.epoch !== panel.epoch) {
+        panel.frame({ type: "reset", previous: panel.epoch, epoch: obj.epoch });
+        panel.startAt(obj.epoch, null);
+      }
       return;
     }
-    panel.frame(obj);
+    if (held) held.push(obj);
+    else panel.frame(obj);
   });
   client.on("close", () => panel.state === "open" && panel.setState("reconnecting", "connection closed"));
   client.on("offline", () => panel.setState("reconnecting", "offline"));

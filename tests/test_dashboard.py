@@ -1,0 +1,137 @@
+"""The browser dashboard in real Chromium: every panel is the browser's own client of its
+transport (WebSocket, EventSource, fetch long polling, RTCPeerConnection, MQTT.js over the
+/mqtt bridge), and must deliver the feed in order with no gap and no duplicate, and resume
+after its connection is cut."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.browser import Netns, artifacts_dir, chromium, netns, panels, wait_panels
+from tests.conftest import UNIT, require, require_executable
+from transports.app import build_app
+from transports.config import ServerConfig
+from transports.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+N = 40  # messages each panel must receive
+RATE = 20.0  # msg/s published by the demo ticker while the page is open
+CLEAN = "+p.received >= {n} && p.gaps === '0' && p.dups === '0' && p.missing === '0'"
+
+
+def _mqtt_ready() -> bool:
+    return importlib.util.find_spec("transports.mqtt.server") is not None
+
+
+def http_transports() -> list[str]:
+    names = ["ws", "sse", "poll"]
+    if _mqtt_ready():
+        require_executable("mosquitto")
+        names.append("mqtt")
+    return names
+
+
+def dashboard_server(
+    make_server: Callable[..., LiveServer], names: list[str], **config: object
+) -> LiveServer:
+    host = str(config.pop("host", "127.0.0.1"))
+    cfg = ServerConfig(rate=RATE, **config)  # type: ignore[arg-type]
+    return make_server(tuple(names), config=cfg, app_factory=build_app, host=host)
+
+
+def assert_clean(state: dict[str, dict[str, str]], names: list[str], at_least: int) -> None:
+    for name in names:
+        p = state[name]
+        assert p["state"] == "open", (name, p)
+        assert int(p["received"]) >= at_least, (name, p)
+        assert (p["gaps"], p["missing"], p["dups"]) == ("0", "0", "0"), (name, p)
+
+
+def test_all_panels_deliver_in_order(make_server: Callable[..., LiveServer]) -> None:
+    require_executable("chromium")
+    names = http_transports()
+    server = dashboard_server(make_server, names)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/")
+        wait_panels(page, names, CLEAN.format(n=N), 30 * UNIT)
+        state = panels(page)
+        page.screenshot(path=str(artifacts_dir() / "dashboard.png"))
+    assert_clean(state, names, N)
+    # Every panel started from the same cursor, so all carry the same seqs.
+    firsts = {n: int(state[n]["lastSeq"]) - int(state[n]["received"]) for n in names if n != "mqtt"}
+    assert len(set(firsts.values())) == 1, firsts
+    assert state["webrtc"]["state"] == "not served"  # not in this server's transports
+    assert not errors
+
+
+def test_not_served_panels_and_disabled_faults(make_server: Callable[..., LiveServer]) -> None:
+    require_executable("chromium")
+    server = dashboard_server(make_server, ["sse"])
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        wait_panels(page, ["sse"], "+p.received >= 3", 20 * UNIT)
+        state = panels(page)
+        disabled = page.eval_on_selector_all(
+            "section.panel[data-transport] .faults button", "bs => bs.map(b => b.disabled)"
+        )
+    assert {n: state[n]["state"] for n in ("ws", "poll", "webrtc", "mqtt")} == dict.fromkeys(
+        ("ws", "poll", "webrtc", "mqtt"), "not served"
+    )
+    assert disabled and all(disabled)  # no fault lab on this server
+
+
+def test_publisher_controls_change_the_rate(make_server: Callable[..., LiveServer]) -> None:
+    require_executable("chromium")
+    server = dashboard_server(make_server, ["ws"])
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        wait_panels(page, ["ws"], "+p.received >= 3", 20 * UNIT)
+        page.fill("#publisher [name=rate]", "0")
+        page.fill("#publisher [name=payload_bytes]", "300")
+        page.click("#publisher button")
+        page.wait_for_function(
+            "() => document.querySelector('#publisher output').textContent.includes('300')",
+            timeout=10_000 * UNIT,
+        )
+        page.fill("#publisher [name=rate]", "-5")
+        page.click("#publisher button")
+        page.wait_for_function(
+            "() => document.querySelector('#publisher output').textContent.includes('rejected')",
+            timeout=10_000 * UNIT,
+        )
+    assert server.ctx.ticker.settings()["payload_bytes"] == 300
+    assert server.ctx.ticker.rate == 0
+
+
+def test_webrtc_panel_in_a_network_namespace(
+    make_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """All five panels with the browser in its own netns (Chromium shuns loopback WebRTC)."""
+    require_executable("chromium")
+    require_executable("ip")
+    require("root", os.geteuid() == 0, "creating a network namespace needs root")
+    names = ["ws", "sse", "poll", "webrtc"] + (["mqtt"] if "mqtt" in http_transports() else [])
+    ns: Netns
+    with netns(tmp_path) as ns:
+        server = dashboard_server(
+            make_server, names, host=ns.host_ip, webrtc_loopback_only=False
+        )
+        with chromium(str(ns.wrapper)) as browser:
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(server.url + "/")
+            wait_panels(page, names, CLEAN.format(n=N), 40 * UNIT)
+            state = panels(page)
+            page.screenshot(path=str(artifacts_dir() / "dashboard-netns.png"))
+            server.stop()  # before the namespace and its address go away
+    assert_clean(state, names, N)
