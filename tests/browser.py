@@ -35,18 +35,24 @@ CHROMIUM_ARGS = [
     "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 
-PANELS_JS = "() => [...document.querySelectorAll('section.panel[data-transport]')]" \
+PANELS_JS = (
+    "() => [...document.querySelectorAll('section.panel[data-transport]')]"
     ".map(e => ({...e.dataset}))"
+)
 
 
-EVENTS_JS = "() => Object.fromEntries(Object.entries(window.transportLab?.panels ?? {})" \
+EVENTS_JS = (
+    "() => Object.fromEntries(Object.entries(window.transportLab?.panels ?? {})"
     ".map(([n, p]) => [n, p.events.map(e => e.text)]))"
+)
 
 
 def artifacts_dir() -> Path:
     """Where screenshots go: $TRANSPORT_LAB_ARTIFACTS or a temp dir (kept for inspection)."""
-    path = Path(os.environ.get("TRANSPORT_LAB_ARTIFACTS") or
-                Path(tempfile.gettempdir()) / "transport-lab-artifacts")
+    path = Path(
+        os.environ.get("TRANSPORT_LAB_ARTIFACTS")
+        or Path(tempfile.gettempdir()) / "transport-lab-artifacts"
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -78,7 +84,7 @@ def wait_panels(page: Page, names: list[str], js_condition: str, timeout_s: floa
 def _wait(page: Page, names: list[str], js_condition: str, timeout_s: float) -> None:
     page.wait_for_function(
         f"names => names.every(n => {{ const e = document.querySelector("
-        f"`section.panel[data-transport=\"${{n}}\"]`); if (!e) return false; "
+        f'`section.panel[data-transport="${{n}}"]`); if (!e) return false; '
         f"const p = e.dataset; return {js_condition}; }})",
         arg=names,
         timeout=timeout_s * 1000,

@@ -101,6 +101,11 @@ class FaultLab:
         # MQTT's feed path is the broker connection; its HTTP proxy only carries /api calls.
         proxy = self.broker if name == "mqtt" and self.broker is not None else self.proxies[name]
         relay = self.relay if name == "webrtc" else None
+        # Browsers reach MQTT through the server's /mqtt bridge, i.e. through the HTTP proxy:
+        # the four dashboard actions apply to that path too.
+        bridge = self.proxies[name] if proxy is not self.proxies[name] else None
+        if bridge is not None and action in ("cut", "blackhole", "latency", "restore"):
+            self.apply_to_bridge(bridge, action, body)
         if action == "cut":
             proxy.cut()
             if relay is not None:
@@ -134,6 +139,21 @@ class FaultLab:
             except KeyError:
                 raise ValueError(f"no active fault named {body.get('name')!r}") from None
         log.info("fault %s on %s: %s", action, name, body)
+
+    def apply_to_bridge(self, proxy: FaultProxy, action: str, body: dict[str, Any]) -> None:
+        if action == "cut":
+            proxy.cut()
+        elif action == "blackhole":
+            proxy.add(Blackhole(direction="both"))
+        elif action == "latency":
+            proxy.add(
+                Latency(
+                    latency_ms=_number(body, "latency_ms", 100),
+                    jitter_ms=_number(body, "jitter_ms", 0),
+                )
+            )
+        else:
+            proxy.clear()
 
     async def relayed_offer(self, body: bytes, headers: dict[str, str]) -> Response:
         """Forward an offer to the server's own endpoint; rewrite the answer to the relay."""

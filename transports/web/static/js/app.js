@@ -23,7 +23,10 @@ async function getJson(url, init) {
 /** Where a panel connects: through its fault proxy when the fault lab runs, else here. */
 function endpoint(name, info, faults) {
   const t = info.transports[name];
-  const proxy = faults?.transports?.[name]?.url;
+  const lab = faults?.transports?.[name];
+  // WebRTC through the lab: signalling whose answer points at the lab's UDP relay.
+  if (name === "webrtc" && lab?.offer_url) return lab.offer_url;
+  const proxy = lab?.url;
   if (proxy && /^https?:/.test(proxy)) return new URL(PATHS[name], proxy).toString();
   if (name === "mqtt") return t.bridge_url ?? t.ws_url ?? new URL("/mqtt", location.href).toString();
   return t.url ?? new URL(PATHS[name], location.href).toString();
@@ -42,7 +45,7 @@ function connect(name, url, panel, info, publisher) {
     case "poll":
       return connectPoll(url, panel, { timeout: 10 });
     case "webrtc":
-      return connectWebRtc(url, panel, { idleMs: 3000 * (t.ping_interval ?? 2) + 2000 });
+      return connectWebRtc(url, panel, { idleMs: 2500 * (t.ping_interval ?? 2) + 1000 });
     case "mqtt":
       return connectMqtt(url, panel, {
         topicFilter: t.topic_filter ?? `${t.prefix ?? "transport-lab"}/#`,

@@ -63,7 +63,9 @@ export function connectWebRtc(url, panel, { idleMs = 8000, openMs = 10000, chann
     ch.onclose = () => pc === peer && lost("channel closed");
     peer.onconnectionstatechange = () => {
       const s = peer.connectionState;
-      if (pc === peer && (s === "failed" || s === "closed")) lost(`peer ${s}`);
+      // "disconnected" = ICE consent checks failing (RFC 7675): on a lab link that means
+      // the path is gone; waiting for "failed" would take another ~25 s.
+      if (pc === peer && ["disconnected", "failed", "closed"].includes(s)) lost(`peer ${s}`);
     };
     try {
       await peer.setLocalDescription(await peer.createOffer());
