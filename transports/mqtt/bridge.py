@@ -5,16 +5,18 @@ with the same JSON bytes ``/ws`` sends (``codec.encode``), QoS 0 or 1, optionall
 The retained ``<prefix>/_meta`` carries the hello (epoch, last seq) and is re-published on
 every (re)connect to the broker, since a broker restarted without persistence forgets it.
 
-Delivery to the broker, and why nothing is lost at QoS 1:
+Delivery to the broker, and why nothing is lost or reordered at QoS 1:
 
-- paho keeps every QoS 1 publish until its PUBACK arrives, re-sends the unacknowledged ones
-  after a reconnect (MQTT 5 §4.4) and queues publishes made while disconnected, so a broker
-  restart costs no message (a few may be duplicated; clients drop them by seq);
-- paho's queue is bounded (``max_buffered``): when it is full the bridge waits for PUBACKs,
-  so the feed subscription fills up next; if the feed drops the bridge as a slow consumer,
-  the bridge logs it, counts it and re-subscribes from the last seq it handed to paho — the
-  history replays the rest. A gap in history (it rotated meanwhile) is logged and counted,
-  and clients see it as a seq jump.
+- paho keeps every QoS 1 publish until its PUBACK arrives and re-sends the unacknowledged
+  ones, in order, right after reconnecting (MQTT 5 §4.4), before anything newer;
+- the bridge itself keeps at most ``window`` publishes unacknowledged and publishes nothing
+  while disconnected. paho would also queue beyond its in-flight limit, but it then sends a
+  fresh publish ahead of older queued ones once a slot frees up — a reorder that a client
+  deduplicating by seq would turn into loss. The window keeps the order;
+- while the bridge waits, the feed subscription fills up; if the feed drops the bridge as a
+  slow consumer, the bridge logs it, counts it and re-subscribes from the last seq it handed
+  to paho — the history replays the rest. A gap in history (it rotated meanwhile) is logged
+  and counted, and clients see it as a seq jump.
 
 At QoS 0 a publish while disconnected is dropped (counted in ``dropped``): that is QoS 0.
 paho runs its network loop in its own thread (``loop_start``); its callbacks only hand
@@ -24,7 +26,6 @@ events to the asyncio loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from typing import Any
@@ -33,7 +34,7 @@ import paho.mqtt.client as mqtt
 
 from transports import codec
 from transports.feed import Feed
-from transports.message import Message
+from transports.message import Control, Message
 from transports.mqtt.broker import Broker, BrokerError
 from transports.mqtt.pahoutil import feed_topic, meta_topic, new_client
 from transports.stats import TransportStats
@@ -52,14 +53,14 @@ class FeedBridge:
         qos: int = 1,
         retain: bool = False,
         queue_size: int = 65536,
-        max_buffered: int = 10000,
+        window: int = 100,
         keepalive: int = 10,
     ) -> None:
         if qos not in (0, 1):
             raise ValueError("the bridge publishes at QoS 0 or 1")
         self.feed, self.broker, self.stats = feed, broker, stats
         self.prefix, self.qos, self.retain = prefix, qos, retain
-        self.queue_size, self.max_buffered, self.keepalive = queue_size, max_buffered, keepalive
+        self.queue_size, self.window, self.keepalive = queue_size, window, keepalive
         self.client_id = f"transport-lab-bridge-{uuid.uuid4().hex[:12]}"
         self.counters = {
             "published": 0,
@@ -71,7 +72,8 @@ class FeedBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._connected = asyncio.Event()
-        self._drained = asyncio.Event()
+        self._room = asyncio.Event()  # set when a publish may go out (connected, window open)
+        self._inflight = 0
         self._task: asyncio.Task[None] | None = None
 
     # ---- paho thread → asyncio ------------------------------------------------------------
@@ -94,11 +96,17 @@ class FeedBridge:
         self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any = None
     ) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._drained.set)
+        if self.qos == 1:
+            self._loop.call_soon_threadsafe(self._acked)
+
+    def _acked(self) -> None:
+        self._inflight -= 1
+        self._room.set()
 
     def _connected_now(self) -> None:
         self.counters["broker_connects"] += 1
         self._connected.set()
+        self._room.set()
         self.publish_meta()
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -108,8 +116,7 @@ class FeedBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        client.max_queued_messages_set(self.max_buffered)
-        client.max_inflight_messages_set(100)
+        client.max_inflight_messages_set(self.window + 1)  # +1: the retained hello
         client.reconnect_delay_set(1, 4)
         client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive)
         self._client = client
@@ -141,24 +148,25 @@ class FeedBridge:
     def publish_meta(self) -> None:
         if self._client is None:
             return
-        hello = {"type": "hello", "epoch": self.feed.epoch, "last_seq": self.feed.last_seq}
-        self._client.publish(meta_topic(self.prefix), json.dumps(hello), qos=1, retain=True)
+        # Encoded like every other frame, so it reads exactly like the hello /ws sends first.
+        hello = Control("hello", {"epoch": self.feed.epoch, "last_seq": self.feed.last_seq})
+        if self.qos == 1:
+            self._inflight += 1  # its PUBACK comes through _on_publish like the others
+        self._client.publish(meta_topic(self.prefix), codec.encode(hello), qos=1, retain=True)
 
     async def _publish(self, message: Message) -> None:
         assert self._client is not None
         text = codec.encode(message)
         topic = feed_topic(self.prefix, message.topic)
-        while True:
-            info = self._client.publish(topic, text, qos=self.qos, retain=self.retain)
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                # paho's bounded queue is full (broker slow or away): wait for a PUBACK.
-                self._drained.clear()
-                await self._drained.wait()
-                continue
-            if info.rc == mqtt.MQTT_ERR_NO_CONN and self.qos == 0:
-                self.counters["dropped"] += 1
-                return
-            break
+        if self.qos == 1:
+            while self._inflight >= self.window or not self._connected.is_set():
+                self._room.clear()
+                await self._room.wait()
+            self._inflight += 1
+        info = self._client.publish(topic, text, qos=self.qos, retain=self.retain)
+        if info.rc == mqtt.MQTT_ERR_NO_CONN and self.qos == 0:
+            self.counters["dropped"] += 1
+            return
         self.counters["published"] += 1
         self.stats.sent(len(text.encode()))
 

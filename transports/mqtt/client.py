@@ -80,6 +80,8 @@ class MQTTSubscriber:
         self.connect_timeout = connect_timeout
         self.headers = headers or {}
         self.session_present: bool | None = None  # of the latest connection, for reports
+        # What the broker did, for reports: repeats are re-sent messages dropped by seq here.
+        self.counters = {"connects": 0, "sessions_resumed": 0, "repeats": 0, "backfilled": 0}
 
     @classmethod
     def for_server(cls, base_url: str, info: dict[str, Any], **options: Any) -> MQTTSubscriber:
@@ -137,6 +139,8 @@ class MQTTSubscriber:
             if rc.is_failure:
                 raise ConnectionLost(f"broker refused: {rc}")
             self.session_present = bool(flags.session_present)
+            self.counters["connects"] += 1
+            self.counters["sessions_resumed"] += self.session_present
             # Subscribe on every connect, even with a session: the broker then sends the
             # retained hello (MQTT 5 §3.3.1.3) and the queued messages are kept.
             client.subscribe(f"{self.prefix}/#", qos=self.qos)
@@ -195,6 +199,7 @@ class MQTTSubscriber:
                     current, last = str(frame.get("epoch")), 0
                 if isinstance(frame, Message) and last is not None:
                     if frame.seq <= last:
+                        self.counters["repeats"] += 1
                         frame = None  # already yielded (backfill overlap or re-send)
                     elif frame.seq > last + 1 and self.backfill:
                         async for early in self._replay(http, last, current, frame.seq - 1):
@@ -239,6 +244,7 @@ class MQTTSubscriber:
                 raise _error(response)
             frames = [codec.from_obj(obj) for obj in response.json()["messages"]]
             messages = [f for f in frames if isinstance(f, Message)]
+            self.counters["backfilled"] += len(messages)
             for frame in frames:
                 if isinstance(frame, Control) and frame.type == "reset":
                     epoch = str(frame.get("epoch"))
