@@ -117,25 +117,34 @@ def test_publisher_controls_change_the_rate(make_server: Callable[..., LiveServe
     assert server.ctx.ticker.rate == 0
 
 
-def test_webrtc_panel_in_a_network_namespace(
+def test_five_panels_in_a_network_namespace(
     make_server: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
-    """All five panels with the browser in its own netns (Chromium shuns loopback WebRTC)."""
+    """All five panels with the browser in its own netns (Chromium shuns loopback WebRTC),
+    through the fault lab: deliver in order, then survive a cut on each transport."""
     require_executable("chromium")
     require_executable("ip")
     require("root", os.geteuid() == 0, "creating a network namespace needs root")
     names = ["ws", "sse", "poll", "webrtc"] + (["mqtt"] if "mqtt" in http_transports() else [])
     ns: Netns
     with netns(tmp_path) as ns:
-        server = dashboard_server(make_server, names, host=ns.host_ip, webrtc_loopback_only=False)
+        server = lab_server(make_server, names, host=ns.host_ip, webrtc_loopback_only=False)
         with chromium(str(ns.wrapper)) as browser:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             page.goto(server.url + "/")
             wait_panels(page, names, CLEAN.format(n=N), 40 * UNIT)
+            delivered = panels(page)
+            events = cut_each(page, names, 40 * UNIT)
+            page.wait_for_timeout(3000)  # let the rate and latency windows refill
             state = panels(page)
             page.screenshot(path=str(artifacts_dir() / "dashboard-netns.png"))
             server.stop()  # before the namespace and its address go away
-    assert_clean(state, names, N)
+    assert_clean(delivered, names, N)
+    assert_clean(state, names, N + 20)
+    print(
+        "netns, after a cut on each:",
+        {n: (state[n]["p50"], state[n]["p99"], events[n]) for n in names},
+    )
 
 
 def lab_server(
