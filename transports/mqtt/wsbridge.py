@@ -126,7 +126,10 @@ class WebSocketBridge:
     async def _down(self, ws: WebSocket, reader: asyncio.StreamReader) -> tuple[int, str]:
         """Broker → browser, one binary frame per read."""
         while True:
-            data = await reader.read(CHUNK)
+            try:
+                data = await reader.read(CHUNK)
+            except OSError:  # e.g. a reset: the broker dropped a malformed connection
+                data = b""
             if not data:
                 return NORMAL, "broker_closed"
             await ws.send_bytes(data)
