@@ -21,7 +21,7 @@ import shutil
 import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from transports.config import ServerConfig
 
@@ -70,7 +70,10 @@ class Broker:
 
 
 class ExternalBroker(Broker):
-    """A broker someone else runs (``--mqtt-url mqtt://host:port``). Never started or stopped."""
+    """A broker someone else runs (``--mqtt-url mqtt://host:port``). Never started or stopped.
+
+    MQTT 5 is assumed; add ``?protocol=3.1.1`` for a broker that speaks only 3.1.1 (amqtt).
+    """
 
     kind = "external"
 
@@ -80,6 +83,11 @@ class ExternalBroker(Broker):
             raise BrokerError(f"mqtt_url must look like mqtt://host:port, got {url!r}")
         self.host = parts.hostname
         self.port = parts.port or 1883
+        query = dict(parse_qsl(parts.query))
+        if query.get("protocol", "5") not in ("5", "3.1.1") or set(query) - {"protocol"}:
+            raise BrokerError(f"mqtt_url accepts only ?protocol=5 or ?protocol=3.1.1: {url!r}")
+        if query.get("protocol") == "3.1.1":
+            self.protocols = ("3.1.1",)
 
     def describe(self) -> dict[str, Any]:
         return {
