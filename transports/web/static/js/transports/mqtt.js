@@ -46,6 +46,7 @@ export function connectMqtt(
   }
   const decoder = new TextDecoder();
   let held = null; // live messages held back while a backfill runs
+  let overlap = -1; // seqs up to here came from the backfill: the broker may still bring them
   panel.setState("connecting");
   const client = mqtt.connect(toWs(url), {
     protocolVersion: 5,
@@ -76,8 +77,10 @@ export function connectMqtt(
       } finally {
         const live = held ?? [];
         held = null;
-        // The backfill and the live subscription overlap by design: not duplicates.
-        for (const obj of live) if (!(obj?.seq <= panel.lastSeq)) panel.frame(obj);
+        // The backfill reads history directly and can run ahead of the broker path; the
+        // two overlap by design, so those seqs are not counted as duplicates.
+        overlap = panel.lastSeq ?? -1;
+        for (const obj of live) if (!(obj?.seq <= overlap)) panel.frame(obj);
       }
     });
   });
@@ -93,11 +96,12 @@ export function connectMqtt(
       if (panel.epoch && obj.epoch && obj.epoch !== panel.epoch) {
         panel.frame({ type: "reset", previous: panel.epoch, epoch: obj.epoch });
         panel.startAt(obj.epoch, null);
+        overlap = -1;
       }
       return;
     }
     if (held) held.push(obj);
-    else panel.frame(obj);
+    else if (!(obj?.seq <= overlap)) panel.frame(obj);
   });
   client.on("close", () => panel.state === "open" && panel.setState("reconnecting", "connection closed"));
   client.on("offline", () => panel.setState("reconnecting", "offline"));
