@@ -65,10 +65,9 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
-    import uvicorn
 
     from transports.app import build_app
-    from transports.live import uvicorn_config
+    from transports.live import Server, uvicorn_config
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -93,7 +92,7 @@ def serve(
         the_app = build_app(names, cfg)
         if lab is not None:
             fault_cli.install(the_app, lab)
-        uvicorn.Server(uvicorn_config(the_app, host, port, cfg)).run()
+        Server(uvicorn_config(the_app, host, port, cfg)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a graceful shutdown
 

@@ -160,6 +160,11 @@ class Feed:
         return self.history.last_seq
 
     @property
+    def draining(self) -> bool:
+        """True once :meth:`drain` or :meth:`close` ran: no new subscriptions."""
+        return self._closed
+
+    @property
     def subscribers(self) -> int:
         return len(self._subs)
 
@@ -243,12 +248,19 @@ class Feed:
     def _drop(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
-    def close(self, reason: str = "shutting_down") -> None:
-        """End every subscription (they see ``SubscriptionClosed(reason)``) and wake waiters."""
+    def drain(self, reason: str = "shutting_down") -> None:
+        """Refuse new subscriptions, end every open one with ``reason``, wake held waiters.
+
+        History stays readable; :meth:`close` also closes it.
+        """
         self._closed = True
         for sub in list(self._subs):
             sub.close(reason)
         self._event().set()
+
+    def close(self, reason: str = "shutting_down") -> None:
+        """:meth:`drain`, then close the history store."""
+        self.drain(reason)
         self.history.close()
 
 

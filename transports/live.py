@@ -50,6 +50,22 @@ def uvicorn_config(
     )
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, ending the feed's streams before uvicorn waits for them to finish.
+
+    uvicorn stops accepting, then waits up to ``timeout_graceful_shutdown`` for open responses
+    to complete, and only then runs the lifespan shutdown. Endless responses (SSE, held polls,
+    WebSocket pumps) would each wait out that timeout; :meth:`ServerContext.drain` ends them
+    first, so a stop is quick and every client sees a documented close.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        ctx = getattr(getattr(self.config.app, "state", None), "ctx", None)
+        if ctx is not None:
+            await ctx.drain()
+        await super().shutdown(sockets)
+
+
 class LiveServer:
     def __init__(
         self,
@@ -68,7 +84,7 @@ class LiveServer:
         self.auth = auth
         self.host = host
         self.port = port or free_port(host)
-        self._server: uvicorn.Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self.app: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -88,7 +104,7 @@ class LiveServer:
 
     def start(self, timeout: float = 15.0) -> LiveServer:
         app = self.app_factory(transports=self.transports, config=self.config, auth=self.auth)
-        server = uvicorn.Server(uvicorn_config(app, self.host, self.port, self.config))
+        server = Server(uvicorn_config(app, self.host, self.port, self.config))
         self._server = server
 
         async def main() -> None:

@@ -70,6 +70,22 @@ class ServerContext:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def drain(self) -> None:
+        """First step of shutdown: stop publishing and end every stream with shutting_down.
+
+        uvicorn waits for open responses to finish *before* it runs the lifespan shutdown, and
+        an SSE stream or a held poll never finishes by itself; ending them here lets clients
+        see a clean close (WS 1001, SSE ``close`` event, poll answered) at once.
+        """
+        await self.ticker.stop()
+        self.feed.drain("shutting_down")
+        # Give handlers a moment to send their own close (bounded: 1 s) before uvicorn
+        # closes what is left with its generic 1012.
+        for _ in range(100):
+            if all(s.active == 0 for s in self.stats.values()):
+                break
+            await asyncio.sleep(0.01)
+
     def request_of(self, transport: str, conn: HTTPConnection) -> ConnectionRequest:
         client = (conn.client.host, conn.client.port) if conn.client else None
         return ConnectionRequest(

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from transports.errors import TransportError
+from transports.message import Control
 from transports.params import check_known, parse_after, parse_epoch, parse_float, parse_int
 from transports.server import ServerTransport, error_response
 
@@ -75,6 +76,10 @@ class LongPollTransport(ServerTransport):
                     reason = "client_gone"
                     return Response(status_code=204)
                 frames = ctx.feed.read(after, epoch, limit)
+            if ctx.feed.draining:
+                # Tell the client why the next poll will fail, as the streams do.
+                frames.append(Control("close", {"reason": "shutting_down"}))
+                reason = "shutting_down"
             body = json.dumps(
                 {
                     "epoch": ctx.feed.epoch,

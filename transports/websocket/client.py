@@ -94,7 +94,8 @@ class WebSocketSubscriber:
             if rcvd is not None and 4000 <= rcvd.code < 5000:
                 reason = rcvd.reason if rcvd.reason in KINDS else None
                 raise _documented(rcvd.code - 4000, reason, rcvd.reason) from None
-            if rcvd is not None and rcvd.code == 1001:
+            # 1001 going away (RFC 6455 §7.4.1); 1012 service restart (IANA registry)
+            if rcvd is not None and rcvd.code in (1001, 1012):
                 raise TransportError("shutting_down", "server going away") from None
             raise ConnectionLost(f"closed: {closed}") from None
         except InvalidStatus as exc:
