@@ -47,15 +47,11 @@ class History(Protocol):
     def close(self) -> None: ...
 
 
-class MemoryHistory:
-    """A ring buffer of the last ``capacity`` messages; epoch is new per instance."""
+class _Stamping:
+    """What both stores share: the epoch and the seq counter they stamp from."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, epoch: str | None = None) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
-        self._ring: deque[Message] = deque(maxlen=capacity)
-        self._epoch = epoch or secrets.token_hex(4)
-        self._last = 0
+    _epoch: str
+    _last: int
 
     @property
     def epoch(self) -> str:
@@ -64,6 +60,17 @@ class MemoryHistory:
     @property
     def last_seq(self) -> int:
         return self._last
+
+
+class MemoryHistory(_Stamping):
+    """A ring buffer of the last ``capacity`` messages; epoch is new per instance."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, epoch: str | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._ring: deque[Message] = deque(maxlen=capacity)
+        self._epoch = epoch or secrets.token_hex(4)
+        self._last = 0
 
     @property
     def first_seq(self) -> int:
@@ -87,7 +94,7 @@ class MemoryHistory:
         self._ring.clear()
 
 
-class SqliteHistory:
+class SqliteHistory(_Stamping):
     """Durable history in one SQLite file; keeps the newest ``capacity`` rows."""
 
     def __init__(self, path: str | Path, capacity: int = DEFAULT_CAPACITY) -> None:
@@ -113,14 +120,6 @@ class SqliteHistory:
         )
         first = self._db.execute("SELECT MIN(seq) FROM messages").fetchone()[0]
         self._first = int(first) if first is not None else self._last + 1
-
-    @property
-    def epoch(self) -> str:
-        return self._epoch
-
-    @property
-    def last_seq(self) -> int:
-        return self._last
 
     @property
     def first_seq(self) -> int:

@@ -28,7 +28,7 @@ from transports.auth import Authenticator, ConnectionRequest, Principal, allow_a
 from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
-from transports.message import Frame
+from transports.message import Control, Frame
 from transports.publisher import Ticker
 from transports.stats import TransportStats
 
@@ -146,6 +146,23 @@ async def pump(
         await send(frame, text)
         stats.sent(len(text.encode()))
     return sub.closed_reason or "closed"
+
+
+def answer_client_frame(raw: str | bytes, limit: int) -> tuple[str | None, str | None]:
+    """Check one frame a client sent on a bidirectional transport (WebSocket, data channel).
+
+    Clients may only send ``{"type":"ping","id":…}``. Returns ``(pong_text, None)`` for a
+    ping, or ``(None, reason)`` with the documented error to close with.
+    """
+    if len(raw) > limit:
+        return None, "too_large"
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None, "bad_param"
+    if not isinstance(obj, dict) or obj.get("type") != "ping":
+        return None, "bad_param"
+    return codec.encode(Control("pong", {"id": obj.get("id")})), None
 
 
 def error_response(error: TransportError) -> JSONResponse:

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
+from transports import codec
 from transports.errors import TransportError
 from transports.feed import Subscription
-from transports.message import Frame
+from transports.message import Control, Frame
 from transports.params import parse_epoch
-from transports.server import pump
+from transports.server import answer_client_frame, pump
 
 if TYPE_CHECKING:
     from transports.webrtc.server import WebRTCTransport
@@ -189,7 +190,7 @@ class Peer:
     def _tell(self, reason: str) -> None:
         channel = self.channel
         if channel is not None and channel.readyState == "open":
-            channel.send(json.dumps({"type": "close", "reason": reason}))
+            channel.send(codec.encode(Control("close", {"reason": reason})))
 
     async def _send_frame(self, frame: Frame, text: str) -> None:
         channel = self.channel
@@ -234,13 +235,8 @@ class Peer:
             raw = await self._inbox.get()
             if raw is None:
                 raise ChannelGone
-            if len(raw) > self.ctx.config.max_frame_bytes:
-                return "too_large"
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                return "bad_param"
-            if not isinstance(obj, dict) or obj.get("type") != "ping":
-                return "bad_param"
+            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes)
+            if pong is None:
+                return error or "bad_param"
             if channel.readyState == "open":
-                channel.send(json.dumps({"type": "pong", "id": obj.get("id")}))
+                channel.send(pong)

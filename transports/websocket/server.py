@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any, ClassVar
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports import codec
 from transports.errors import TransportError
-from transports.message import Control, Frame
+from transports.message import Frame
 from transports.params import check_known, parse_after, parse_epoch
-from transports.server import ServerTransport, pump
+from transports.server import ServerTransport, answer_client_frame, pump
 
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
@@ -80,16 +78,11 @@ class WebSocketTransport(ServerTransport):
                 if msg["type"] == "websocket.disconnect":
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
-                if len(raw) > ctx.config.max_frame_bytes:
-                    return "too_large"
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    return "bad_param"
-                if not isinstance(obj, dict) or obj.get("type") != "ping":
-                    return "bad_param"
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes)
+                if pong is None:
+                    return error or "bad_param"
                 async with lock:
-                    await ws.send_text(codec.encode(Control("pong", {"id": obj.get("id")})))
+                    await ws.send_text(pong)
 
         pump_task = asyncio.ensure_future(pump(sub, send, stats))
         read_task = asyncio.ensure_future(read())
