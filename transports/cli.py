@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from transports.config import ServerConfig
+from transports.lab import cli as lab_cli
 from transports.lab import fault_cli
 from transports.server import ALL
 
@@ -155,6 +156,8 @@ def _short(data: object, limit: int = 80) -> str:
 
 
 fault_cli.register(app)
+app.command()(lab_cli.compare)
+app.command()(lab_cli.bench)
 
 
 def main() -> None:

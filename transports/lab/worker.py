@@ -63,7 +63,9 @@ async def _run(spec: WorkerSpec, ready: Any, stop: Any) -> dict[str, Any]:
         nonlocal n_connected
         sub = await subscriber(spec.transport, spec.base_url, info, **spec.options)
         seen = False
-        async for event in follow(sub, None, stats=stats[k], idle_timeout=60.0):
+        # after=0: the runner published one priming message, so every transport (long polling
+        # included, whose first held request would otherwise wait) connects at once.
+        async for event in follow(sub, 0, stats=stats[k], idle_timeout=60.0):
             if isinstance(event, Connected) and not seen:
                 seen = True
                 n_connected += 1
