@@ -122,7 +122,7 @@ def chart(summary: Any, path: str | Path, title: str = "Transport Lab — compar
         ax2.bar(list(x), summary["per_msg_up"], bottom=summary["per_msg_down"],
                 label="client → server", color="#999999")  # fmt: skip
         ax2.set_xticks(list(x), names)
-        ax2.set_ylabel("TCP payload bytes per message")
+        ax2.set_ylabel("payload bytes on the wire per message (TCP; UDP for webrtc)")
         ax2.set_title("Bytes on the wire per message")
         ax2.legend(fontsize=8)
     else:

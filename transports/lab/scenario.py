@@ -55,7 +55,7 @@ class Scenario:
         values: dict[str, Any] = {}
         for key, value in raw.items():
             listy = str(known[key].type).startswith("list[") and key != "pin"
-            values[key] = list(value) if isinstance(value, list) or not listy else [value]
+            values[key] = [value] if listy and not isinstance(value, list) else value
         scenario = cls(**values)
         scenario.validate()
         return scenario

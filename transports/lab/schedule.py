@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import json
 import os
 import random
 import statistics
@@ -29,30 +30,36 @@ if TYPE_CHECKING:
     from transports.live import LiveServer
 
 KINDS = ("json", "random")
+# {"seq":N,"topic":"ticker","sent_at":1764252000.123456,"data":{"i":N,"due":1764252000.12}}
+ENVELOPE = 90
 SYMBOLS = ("ACME", "GLOBEX", "INITECH", "UMBRELLA", "HOOLI", "STARK", "WAYNE", "WONKA")
 
 
 def payload(i: int, due: float, size: int, kind: str, rng: random.Random) -> dict[str, Any]:
-    """Message data of about ``size`` encoded bytes.
+    """Message data such that the whole encoded message is about ``size`` bytes.
 
     ``json``: a list of quote objects, compressible like real application JSON.
     ``random``: base64 of random bytes, the least compressible thing JSON can carry.
     """
     data: dict[str, Any] = {"i": i, "due": due}
-    room = max(0, size - 40)
+    room = max(0, size - ENVELOPE)
     if kind == "random":
-        data["blob"] = base64.b64encode(os.urandom(room * 3 // 4 + 1)).decode()[:room]
+        room = max(0, room - 10)  # ,"blob":""
+        data["blob"] = base64.b64encode(os.urandom(room * 3 // 4 + 3)).decode()[:room]
     elif kind == "json":
         quotes: list[dict[str, Any]] = []
-        used = 0
-        while used + 45 <= room:
+        used = 12  # ,"quotes":[]
+        while True:
             quote = {
                 "s": rng.choice(SYMBOLS),
                 "p": round(rng.uniform(10, 500), 2),
                 "q": rng.randint(1, 9999),
             }
+            cost = len(json.dumps(quote, separators=(",", ":"))) + 1
+            if used + cost > room:
+                break
             quotes.append(quote)
-            used += 46
+            used += cost
         data["quotes"] = quotes
     else:
         raise ValueError(f"payload kind must be one of {KINDS}, got {kind!r}")
