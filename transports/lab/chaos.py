@@ -12,8 +12,15 @@ cleared later; then the publisher stops and the client gets a bounded time to ca
   messages the transport reported or follow() inferred as missing.
 
 The heartbeat interval ``heartbeat`` (s) sets every transport's keepalive (WS ping, SSE
-comment, long-poll hold, WebRTC channel ping) and the watchdog (``3 × heartbeat``), so a
-blackhole should be detected within ≈ ``3 × heartbeat``.
+comment, long-poll hold, WebRTC channel ping, MQTT keepalive rounded up to whole seconds)
+and the watchdog (three intervals), so a blackhole should be detected within the watchdog.
+The client paths and faults are in :mod:`transports.lab.rig`; MQTT goes through a proxy in
+front of the broker too, and ``broker_restart`` restarts Mosquitto (persistence on).
+
+*bytes_fault* counts payload bytes both ways through the proxies/relay from the fault until
+the client caught up; *bytes_extra* subtracts what the same messages cost per message in
+the steady state before the fault: what reconnecting (handshakes, hello, resubscribing) and
+replaying (re-sent or re-framed messages) added.
 """
 
 from __future__ import annotations
@@ -32,11 +39,7 @@ from rich.table import Table
 
 from transports.backoff import Backoff
 from transports.client import Connected, Delivered, Disconnected, EpochChanged, FollowStats, follow
-from transports.clients import server_info, subscriber
-from transports.config import ServerConfig
-from transports.lab.faults import Blackhole, Latency
-from transports.lab.proxy import FaultProxy
-from transports.lab.udp_relay import UdpRelay
+from transports.lab.rig import Rig, server_config, watchdog
 from transports.live import LiveServer
 
 SCENARIOS = {
@@ -46,6 +49,7 @@ SCENARIOS = {
     "latency_loss": "+200 ± 50 ms (TCP), + 5 % loss on UDP",
     "restart_memory": "server restart, in-memory history",
     "restart_sqlite": "server restart, sqlite history",
+    "broker_restart": "Mosquitto restart with persistence (MQTT only)",
 }
 
 
@@ -64,6 +68,9 @@ class Row:
     gaps: int = 0
     epoch_changed: bool = False
     reconnects: int = 0
+    connections: int = 0  # TCP connections opened through the proxies after the fault
+    bytes_fault: int = 0  # bytes both ways, fault start → caught up
+    bytes_extra: int = 0  # bytes_fault minus what the same messages cost before the fault
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,30 +85,6 @@ class Trace:
     epoch_changes: int = 0
 
 
-def server_config(heartbeat: float, rate: float, history_url: str | None) -> ServerConfig:
-    cfg = ServerConfig(history_url=history_url, rate=rate, payload_bytes=32)
-    cfg.ws_ping_interval = cfg.ws_ping_timeout = heartbeat
-    cfg.sse_ping_interval = heartbeat
-    cfg.poll_default_timeout = heartbeat
-    if hasattr(cfg, "webrtc_ping_interval"):
-        cfg.webrtc_ping_interval = heartbeat
-    return cfg
-
-
-async def _client(name: str, url: str, heartbeat: float, relay: UdpRelay | None) -> Any:
-    info = await server_info(url)
-    if name == "webrtc" and relay is not None:
-        from transports.lab.webrtc_relay import RelayedWebRTCSubscriber
-
-        return RelayedWebRTCSubscriber.for_server(url, info, relay=relay)
-    options: dict[str, Any] = {}
-    if name == "ws":
-        options = {"ping_interval": heartbeat, "ping_timeout": heartbeat}
-    elif name == "poll":
-        options = {"timeout": heartbeat}
-    return await subscriber(name, url, info, **options)
-
-
 async def run_one(
     name: str,
     scenario: str,
@@ -113,64 +96,63 @@ async def run_one(
 ) -> Row:
     """Run one transport × scenario and score it (bounded: about 10 × heartbeat + 10 s)."""
     row = Row(name, scenario)
-    watchdog = 3 * heartbeat
+    if scenario == "broker_restart" and name != "mqtt":
+        row.error = "n/a: only MQTT has a broker"
+        return row
+    wd = watchdog(name, heartbeat)
     with tempfile.TemporaryDirectory(prefix="transport-lab-chaos-") as tmp:
         history = f"sqlite:///{Path(tmp) / 'feed.db'}" if scenario == "restart_sqlite" else None
-        live = LiveServer((name,), config=server_config(heartbeat, rate, history)).start()
-        proxy = await FaultProxy(live.host, live.port).start()
-        relay = UdpRelay(live.host) if name == "webrtc" else None
+        rig = await Rig.open(name, server_config(heartbeat, rate, history), heartbeat)
         trace, stats = Trace(), FollowStats()
         try:
-            sub = await _client(name, f"http://{live.host}:{proxy.port}", heartbeat, relay)
+            sub = await rig.subscriber()
             quick = Backoff(initial=0.1, maximum=1.0)
-            events = follow(sub, 0, idle_timeout=watchdog, stats=stats, backoff=quick)
+            events = follow(sub, 0, idle_timeout=wd, stats=stats, backoff=quick)
             task = asyncio.create_task(_collect(events, trace))
-            await asyncio.sleep(warmup)
+            await asyncio.sleep(warmup / 2)
+            b0, n0 = rig.bytes(), len(trace.seqs)
+            await asyncio.sleep(warmup / 2)
+            b1, n1, c1 = rig.bytes(), len(trace.seqs), rig.connections()
             t_fault = time.monotonic()
-            t_clear = await _inject(scenario, live, proxy, relay, watchdog)
-            await asyncio.sleep(settle + (watchdog if scenario == "cut" else 0))
-            last = await asyncio.to_thread(live.call, _stop_ticker, live)
-            await _catch_up(trace, last, timeout=max(5.0, 2 * watchdog))
+            t_clear = await _inject(scenario, rig, wd)
+            await asyncio.sleep(settle + (wd if scenario == "cut" else 0))
+            last = await asyncio.to_thread(rig.live.call, _stop_ticker, rig.live)
+            await _catch_up(trace, last, timeout=max(5.0, 2 * wd))
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             _score(row, trace, stats, t_fault, t_clear, last)
+            # Bytes from the fault until caught up, and what the same messages cost in the
+            # steady state before it: the difference went on reconnecting and replaying.
+            row.bytes_fault = rig.bytes() - b1
+            per_message = (b1 - b0) / max(1, n1 - n0)
+            row.bytes_extra = round(row.bytes_fault - per_message * (len(trace.seqs) - n1))
+            row.connections = rig.connections() - c1
         except Exception as exc:  # one broken cell must not sink the scoreboard
             row.error = f"{type(exc).__name__}: {exc}"[:120]
         finally:
-            await proxy.stop()
-            if relay is not None:
-                relay.close()
-            live.stop()
+            await rig.close()
     return row
 
 
-async def _inject(
-    scenario: str, live: LiveServer, proxy: FaultProxy, relay: UdpRelay | None, watchdog: float
-) -> float:
+async def _inject(scenario: str, rig: Rig, wd: float) -> float:
     """Apply the fault; return when it was cleared (monotonic)."""
     if scenario == "cut":
-        proxy.cut()
-        if relay is not None:
-            relay.close()
+        rig.cut()
     elif scenario.startswith("blackhole"):
-        proxy.add(Blackhole(direction="both"))
-        if relay is not None:
-            relay.set("both", blackhole=True)
-        await asyncio.sleep(watchdog * (0.5 if scenario == "blackhole_short" else 2))
-        proxy.clear()
-        if relay is not None:
-            relay.clear()
+        rig.blackhole()
+        await asyncio.sleep(wd * (0.5 if scenario == "blackhole_short" else 2))
+        rig.clear()
     elif scenario == "latency_loss":
-        proxy.add(Latency(latency_ms=200, jitter_ms=50, direction="both"))
-        if relay is not None:
-            relay.set("both", latency_ms=200, jitter_ms=50, loss=0.05)
-        await asyncio.sleep(2 * watchdog)
-        proxy.clear()
-        if relay is not None:
-            relay.clear()
+        rig.latency_loss()
+        await asyncio.sleep(2 * wd)
+        rig.clear()
     elif scenario.startswith("restart"):
-        await asyncio.to_thread(live.restart)
+        await rig.restart_server()
+    elif scenario == "broker_restart":
+        await rig.restart_broker()
+    else:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     return time.monotonic()
 
 
@@ -264,6 +246,8 @@ def scoreboard_table(rows: list[Row]) -> Table:
         "gaps",
         "epoch Δ",
         "reconnects",
+        "bytes",
+        "extra bytes",
         "error",
     ):
         table.add_column(col, justify="left" if col in ("transport", "scenario") else "right")
@@ -282,6 +266,8 @@ def scoreboard_table(rows: list[Row]) -> Table:
             str(r.gaps),
             "yes" if r.epoch_changed else "",
             str(r.reconnects),
+            str(r.bytes_fault),
+            str(r.bytes_extra),
             r.error,
         )
     return table

@@ -66,8 +66,13 @@ class MQTTSubscriber:
         backfill: bool = True,
         connect_timeout: float = 10.0,
         headers: dict[str, str] | None = None,
+        broker_override: str | None = None,
     ) -> None:
         self.broker_url = broker_url
+        # Connect here instead of the broker /api/info names (e.g. a fault proxy in front of
+        # it); the info is still read for everything else.
+        self.broker_override = broker_override
+        self._info_hello: dict[str, Any] | None = None  # the feed's epoch per /api/info
         self.prefix = prefix
         self.mqtt5 = mqtt5
         self.client_id = client_id or f"transport-lab-{uuid.uuid4().hex[:16]}"
@@ -99,7 +104,9 @@ class MQTTSubscriber:
             return
         with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
             response = await http.get(self.info_url, headers=self.headers)
-            self.broker_url = response.json()["transports"]["mqtt"]["url"]
+            body = response.json()
+            self.broker_url = body["transports"]["mqtt"]["url"]
+            self._info_hello = {"epoch": body["epoch"], "last_seq": body["last_seq"]}
 
     async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
         loop = asyncio.get_running_loop()
@@ -118,10 +125,11 @@ class MQTTSubscriber:
         client.on_connect_fail = lambda c, u: put("disconnect", "connection failed")
         client.on_log = lambda c, u, level, buf: put("pong") if "PINGRESP" in buf else None
         http = httpx.AsyncClient(timeout=10.0)
+        self._info_hello = None
         started = False
         try:
             await self._refresh(http)
-            url = urlsplit(self.broker_url)
+            url = urlsplit(self.broker_override or self.broker_url)
             host, port = url.hostname or "127.0.0.1", url.port or 1883
             if self.mqtt5:
                 client.connect_async(
@@ -156,6 +164,10 @@ class MQTTSubscriber:
                         client.ack(value.mid, value.qos)
                     else:
                         pending.append(value)
+                        # Queued session messages come before the retained hello and fill
+                        # the broker's inflight window (unacked until delivered): waiting
+                        # for the hello would deadlock. The server's /api/info says the same.
+                        hello = self._info_hello
             yield Control("hello", {"epoch": hello["epoch"], "last_seq": hello["last_seq"]})
             current = str(hello["epoch"])
             last = after
