@@ -278,10 +278,22 @@ def measure(
         with LiveServer((transport,), config=cfg) as live:
             opts = client_options(transport, compression, scale)
             hook = before_connect if body is steady else None
-            totals = asyncio.run(_session(live, transport, opts, body, hook))
+            totals = _run(_session(live, transport, opts, body, hook))
             if body is steady:
                 result.totals = totals
     return result
+
+
+def _run(coro: Any) -> Any:
+    """``asyncio.run``, or in a helper thread when a loop already runs here (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _is_measured(event: Any) -> bool:
