@@ -89,11 +89,13 @@ def serve(
         f"({', '.join(names)}; {rate:g} msg/s)"
     )
     try:
-        lab = fault_cli.lab_for(host, port, names, cfg) if faults else None
-        the_app = build_app(names, cfg)
-        if lab is not None:
-            fault_cli.install(the_app, lab)
-        Server(uvicorn_config(the_app, host, port, cfg)).run()
+        if faults:
+            # The fault proxies outlive the server, which can be restarted from the page.
+            from transports.lab.supervisor import Supervisor
+
+            asyncio.run(Supervisor(host, port, names, cfg).run())
+        else:
+            Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a graceful shutdown
 

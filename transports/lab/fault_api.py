@@ -13,6 +13,9 @@ that transport's faults only. The interface is documented in ``docs/faults.md``:
   for any Toxiproxy-style fault; bad input is ``400 bad_param``.
 - ``POST /api/faults/webrtc/offer``: WebRTC signalling whose answer candidates point at the
   UDP relay (see ``udp_relay.py``), for clients that want their UDP path faulted too.
+- ``POST /api/faults/server/restart``: restart the feed server, when the process running it
+  supports that (``serve --faults``, see ``supervisor.py``); ``GET /api/faults`` then has a
+  ``"server"`` entry.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,15 +54,22 @@ class FaultLab:
         self.proxies = {name: FaultProxy(host, port, host, free_port(host)) for name in self.names}
         self.broker: FaultProxy | None = None
         self.relay = UdpRelay(host) if "webrtc" in self.names else None
+        # Set by a supervisor that can restart the server: restart() asks for one and answers
+        # at once; server_state() describes the server for GET /api/faults.
+        self.restart: Callable[[], dict[str, Any]] | None = None
+        self.server_state: Callable[[], dict[str, Any]] | None = None
 
     def origins(self) -> list[str]:
         return [f"http://{self.host}:{p.port}" for p in self.proxies.values()]
 
-    async def start(self, ctx: Any = None) -> None:
+    async def start(self, ctx: Any = None, broker_url: str | None = None) -> None:
+        """Start the proxies; the broker's comes from ``broker_url`` or the running app's
+        MQTT transport (``ctx``)."""
         for proxy in self.proxies.values():
             await proxy.start()
         mqtt = getattr(ctx, "transports", {}).get("mqtt") if ctx is not None else None
-        broker_url = mqtt.info("").get("url") if mqtt is not None else None
+        if broker_url is None and mqtt is not None:
+            broker_url = mqtt.info("").get("url")
         if broker_url:
             parts = urlsplit(broker_url)
             self.broker = FaultProxy(parts.hostname or self.host, parts.port or 1883, self.host)
@@ -89,6 +99,8 @@ class FaultLab:
                 entry["active"] = entry["active"] + self.relay.describe()
                 entry["udp"] = self.relay.counters.as_dict()
             out[name] = entry
+        if self.server_state is not None:
+            return {"transports": out, "server": self.server_state()}
         return {"transports": out}
 
     def apply(self, name: str, body: Any) -> None:
@@ -198,8 +210,17 @@ def routes(lab: FaultLab) -> list[BaseRoute]:
             return error_response(TransportError("bad_param", "webrtc is not served"))
         return await lab.relayed_offer(await request.body(), dict(request.headers))
 
+    async def restart(request: Request) -> Response:
+        if lab.restart is None:
+            detail = "this server cannot restart itself: run it with `transport-lab serve --faults`"
+            log.warning("restart request rejected: %s", detail)
+            return error_response(TransportError("bad_param", detail))
+        # 202: the restart begins after this answer; the page watches its panels reconnect.
+        return JSONResponse(lab.restart(), status_code=202)
+
     return [
         Route("/api/faults", list_faults),
+        Route("/api/faults/server/restart", restart, methods=["POST"]),
         Route("/api/faults/webrtc/offer", offer, methods=["POST"]),
         Route("/api/faults/{transport}", control, methods=["POST"]),
     ]
