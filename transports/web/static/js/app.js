@@ -2,6 +2,8 @@
 // following the same feed from the same starting seq. Reads /api/info (what is served and
 // where), /api/faults (the fault lab, when `serve --faults` runs it: each panel then connects
 // through its transport's fault proxy) and polls /api/stats for the server's byte counters.
+// "Restart server" asks `serve --faults` to restart the feed server behind the proxies
+// (POST /api/faults/server/restart); the panels show what each transport makes of it.
 
 import { LABELS, Panel, notServed } from "./panel.js";
 import { connectMqtt } from "./transports/mqtt.js";
@@ -81,6 +83,46 @@ function faultControls(root, name, faults, status) {
   latency.disabled = !served;
 }
 
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The "Restart server" button: enabled when the fault lab can restart the server. */
+function restartControl(faults, panels) {
+  const button = document.querySelector("#restart");
+  const out = document.querySelector("#server output");
+  const server = faults?.server;
+  button.disabled = !server;
+  button.title = server
+    ? `stop the feed server and start a fresh one on the same port (${server.history})`
+    : "needs `transport-lab serve --faults`";
+  if (!server) return;
+  out.textContent = server.history;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const asked = await getJson(server.restart_url, { method: "POST" });
+      for (const p of Object.values(panels)) p.log(`server restart (epoch was ${String(asked.epoch).slice(0, 8)})`, "fault");
+      out.textContent = "restarting…";
+      // Bounded: the server answers "restarting" until the fresh one serves (seconds).
+      for (let i = 0; i < 60; i++) {
+        await pause(500);
+        const now = await getJson("/api/faults").catch(() => null);
+        const done = now?.server;
+        if (done && !done.restarting && done.restarts > asked.restarts) {
+          const r = done.last_restart;
+          const epoch = r.epoch_before === r.epoch_after ? `same epoch ${r.epoch_after}` : `epoch ${r.epoch_before} → ${r.epoch_after}`;
+          out.textContent = `restart ${done.restarts}: serving again after ${r.serving_again_s.toFixed(2)} s · ${epoch}`;
+          return;
+        }
+      }
+      out.textContent = "the server did not come back within 30 s";
+    } catch (err) {
+      out.textContent = `restart failed: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 function publisherControls(publisher, onChange) {
   const form = document.querySelector("#publisher");
   const rate = form.querySelector("[name=rate]");
@@ -136,6 +178,7 @@ async function main() {
     });
   }
   grid.append(document.querySelector("#legend-template").content.firstElementChild.cloneNode(true));
+  restartControl(faults, panels);
   window.transportLab = { info, faults, panels, publisher };
 
   setInterval(() => Object.values(panels).forEach((p) => p.render()), 250);
@@ -143,6 +186,7 @@ async function main() {
     try {
       const stats = await getJson("/api/stats");
       document.querySelector("#published").textContent = stats.last_seq.toLocaleString("en");
+      document.querySelector("#epoch").textContent = stats.epoch.slice(0, 12);
       for (const [name, p] of Object.entries(panels)) p.serverBytes = stats.transports[name] ?? null;
     } catch {}
   }, 1000);

@@ -37,6 +37,7 @@ export class Panel {
     this.dups = 0;
     this.connects = 0;
     this.reconnects = 0;
+    this.resets = 0; // epoch changes seen (a server restart without durable history)
     this.state = "idle";
     this.latencies = [];
     this.arrivals = [];
@@ -123,6 +124,7 @@ export class Panel {
         this.log(`epoch changed ${String(obj.previous).slice(0, 8)} → ${String(obj.epoch).slice(0, 8)}: seq restarts`, "bad");
         this.epoch = obj.epoch;
         this.lastSeq = 0;
+        this.resets += 1;
         break;
       case "gap":
         this.gaps += 1;
@@ -160,6 +162,7 @@ export class Panel {
       missing: String(this.missing),
       dups: String(this.dups),
       reconnects: String(this.reconnects),
+      resets: String(this.resets),
       p50: Number.isNaN(p50) ? "" : p50.toFixed(2),
       p99: Number.isNaN(p99) ? "" : p99.toFixed(2),
     });
