@@ -5,6 +5,7 @@ panels' data attributes (counts and orderings, not exact timings)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser import EVENTS_JS, artifacts_dir, chromium, panels, wait_panels
-from tests.conftest import UNIT, require_executable
+from tests.browser import EVENTS_JS, artifacts_dir, chromium, netns, panels, wait_panels
+from tests.conftest import UNIT, require, require_executable
 from tests.serve_process import serve
 from tests.test_dashboard import CLEAN, RATE, N, assert_clean, http_transports, lab_server
 from transports.live import LiveServer
@@ -147,3 +148,32 @@ def test_blackhole_stalls_one_panel_and_latency_shows_in_p50(
     assert float(state["poll"]["p50"]) > added_ms * 0.8
     for name in [n for n in others if n != "poll"]:
         assert float(state[name]["p50"]) < float(state["poll"]["p50"]) / 3, state
+
+
+def test_restart_server_webrtc_panel_in_a_network_namespace(tmp_path: Path) -> None:
+    """The WebRTC panel across a restart (Chromium shuns loopback WebRTC: the browser runs in
+    a namespace the test makes): a new peer connection, the new epoch, no duplicate."""
+    require_executable("chromium")
+    require_executable("ip")
+    require("root", os.geteuid() == 0, "creating a network namespace needs root")
+    names = ["ws", "webrtc"]
+    args = ("--faults", "--transports", ",".join(names), "--rate", str(RATE))
+    with (
+        netns(tmp_path) as ns,
+        serve(tmp_path, *args, host=ns.host_ip) as served,
+        chromium(str(ns.wrapper)) as browser,
+    ):
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        before = open_page(page, served.url, names)
+        page.click("#restart")
+        wait_panels(
+            page,
+            names,
+            f"p.state === 'open' && p.epoch !== '{before['webrtc']['epoch']}' && +p.resets === 1"
+            " && +p.lastSeq >= 20 && p.dups === '0' && p.gaps === '0'",
+            30 * UNIT,
+        )
+        state, events = panels(page), page.evaluate(EVENTS_JS)
+    print("after a restart (netns):", {n: events[n][:4] for n in names})
+    assert int(state["webrtc"]["reconnects"]) >= 1, events["webrtc"]
+    assert state["webrtc"]["epoch"] == state["ws"]["epoch"]

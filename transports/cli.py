@@ -82,6 +82,9 @@ def serve(
         mqtt_url=mqtt_url,
         broker=broker,
         allowed_origins=list(allow_origin or []),
+        # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
+        # on another address; bound elsewhere, offer that interface's candidates too.
+        webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
     )
     names = _transports(transports)
     console.print(
