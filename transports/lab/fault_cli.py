@@ -1,5 +1,6 @@
-"""``transport-lab fault`` (control a running server's faults over HTTP) and
-``transport-lab chaos`` (run fault scenarios, show a scoreboard); also the hooks ``serve
+"""``transport-lab fault`` (control a running server's faults over HTTP),
+``transport-lab chaos`` (run fault scenarios, show a scoreboard), ``heartbeats`` (detection
+vs interval) and ``storm`` (reconnect storms); also the hooks ``serve
 --faults`` uses. Heavy imports happen inside the commands, so ``transport-lab --help`` stays
 fast."""
 
@@ -118,6 +119,68 @@ def chaos(
         console.print(f"wrote {output}")
 
 
+def heartbeats(
+    transports: Annotated[str, typer.Option(help="Comma-separated transports.")] = (
+        "ws,sse,poll,webrtc,mqtt"
+    ),
+    intervals: Annotated[str, typer.Option(help="Comma-separated heartbeat intervals, s.")] = (
+        "0.5,1,2,5"
+    ),
+) -> None:
+    """Blackhole detection time and idle bytes per hour vs heartbeat interval."""
+    import asyncio
+
+    from transports.lab.heartbeat import sweep
+
+    names = [t.strip() for t in transports.split(",") if t.strip()]
+    hs = [float(h) for h in intervals.split(",")]
+    with console.status("heartbeat sweep"):
+        beats = asyncio.run(sweep(names, hs))
+    table = Table(title="Blackhole detection vs heartbeat interval (idle connection)")
+    for col in ("transport", "interval s", "detected s", "bound s", "within", "idle KB/h", "by"):
+        table.add_column(col, justify="left" if col in ("transport", "by") else "right")
+    for b in beats:
+        detected = "-" if b.detect_s is None else f"{b.detect_s:.2f}"
+        ok = f"[{'green' if b.within else 'red'}]{'yes' if b.within else 'NO'}[/]"
+        by = b.error or b.reason
+        table.add_row(
+            b.transport, f"{b.interval:g}", detected, f"{b.bound_s:g}", ok,
+            f"{b.idle_bytes_per_hour / 1000:.1f}", by,
+        )  # fmt: skip
+    console.print(table)
+
+
+def storm(
+    policies: Annotated[str, typer.Option(help="Comma-separated policies, or 'all'.")] = (
+        "exponential,full_jitter"
+    ),
+    clients: Annotated[int, typer.Option(min=1, max=5000, help="WebSocket clients.")] = 1000,
+    processes: Annotated[int, typer.Option(min=1, max=16, help="Client processes.")] = 4,
+    down: Annotated[float, typer.Option(help="Seconds the server stays unreachable.")] = 3.0,
+) -> None:
+    """Reconnect storm: clients lose the server at once; accepted connections per 100 ms."""
+    import asyncio
+
+    from transports.lab.storm import storm_sweep
+    from transports.policies import PRESETS
+
+    chosen = list(PRESETS) if policies == "all" else [p.strip() for p in policies.split(",")]
+    unknown = [p for p in chosen if p not in PRESETS]
+    if unknown:
+        raise typer.BadParameter(f"unknown policies {unknown}; choose from {list(PRESETS)}")
+    with console.status(f"{clients} clients, {len(chosen)} storms"):
+        storms = asyncio.run(storm_sweep(chosen, clients=clients, processes=processes, down=down))
+    table = Table(title=f"Reconnect storm: {clients} clients, server away {down:g} s")
+    for col in ("policy", "peak accepts/s", "all back after s", "returned", "error"):
+        table.add_column(col, justify="left" if col in ("policy", "error") else "right")
+    for s in storms:
+        back = "-" if s.back_s is None else f"{s.back_s:.2f}"
+        table.add_row(s.policy, f"{s.peak_per_s:.0f}", back, str(s.returned), s.error)
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(fault)
     app.command()(chaos)
+    app.command()(heartbeats)
+    app.command()(storm)
