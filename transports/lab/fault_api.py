@@ -170,12 +170,18 @@ class FaultLab:
     async def relayed_offer(self, body: bytes, headers: dict[str, str]) -> Response:
         """Forward an offer to the server's own endpoint; rewrite the answer to the relay."""
         assert self.relay is not None
-        async with httpx.AsyncClient(timeout=15) as http:
-            r = await http.post(
-                f"http://{self.host}:{self.port}/webrtc/offer",
-                content=body,
-                headers={"content-type": "application/json"},
-            )
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                r = await http.post(
+                    f"http://{self.host}:{self.port}/webrtc/offer",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
+        except httpx.TransportError as exc:
+            # The server is restarting (this request came on a connection the old one is
+            # still closing): the documented retryable answer, not a 500.
+            log.warning("relayed offer: server unreachable: %r", exc)
+            return error_response(TransportError("shutting_down", "server is restarting"))
         if r.status_code != 200:
             return Response(r.content, r.status_code, media_type="application/json")
         answer = r.json()

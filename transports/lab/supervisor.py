@@ -64,6 +64,15 @@ class _Server(Server):
         if self.started:
             self.serving.set()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Stop listening first: the base class drains the feed before uvicorn closes its
+        # listeners, and a client reconnecting in between would reach this dying server,
+        # be told `shutting_down` again and count one more reconnect. Refused instead, it
+        # backs off and finds the fresh server.
+        for server in self.servers:
+            server.close()
+        await super().shutdown(sockets)
+
 
 class Supervisor:
     """The fault lab plus a restartable feed server on ``host:port`` (see module docstring).
