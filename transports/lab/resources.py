@@ -1,4 +1,4 @@
-"""Server-side resources: CPU seconds of the serving thread and its helper processes, RSS.
+"""Server-side resources: CPU seconds of the serving thread and the processes it starts, RSS.
 
 The server under test runs in a thread of the lab's process (:class:`~transports.live.LiveServer`),
 so its CPU is that thread's ``CLOCK_THREAD_CPUTIME_ID`` clock, read *on* the server loop.
@@ -20,29 +20,29 @@ from transports.live import LiveServer
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     thread_cpu_s: float
-    helpers_cpu_s: float
+    children_cpu_s: float
     rss_bytes: int
 
     @property
     def cpu_s(self) -> float:
-        return self.thread_cpu_s + self.helpers_cpu_s
+        return self.thread_cpu_s + self.children_cpu_s
 
 
-def helpers(exclude: set[int]) -> list[psutil.Process]:
+def children(exclude: set[int]) -> list[psutil.Process]:
     """Child processes of this process that are not lab clients (brokers, relays)."""
     return [p for p in psutil.Process().children(recursive=True) if p.pid not in exclude]
 
 
 def snapshot(server: LiveServer, exclude: set[int]) -> Snapshot:
     thread_cpu = float(server.call(time.thread_time))
-    helper_cpu = 0.0
-    for proc in helpers(exclude):
+    child_cpu = 0.0
+    for proc in children(exclude):
         try:
             times = proc.cpu_times()
-            helper_cpu += times.user + times.system
+            child_cpu += times.user + times.system
         except psutil.Error:
             continue
-    return Snapshot(thread_cpu, helper_cpu, psutil.Process().memory_info().rss)
+    return Snapshot(thread_cpu, child_cpu, psutil.Process().memory_info().rss)
 
 
 def thread_cpu_num(server: LiveServer) -> int | None:

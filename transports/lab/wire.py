@@ -285,7 +285,7 @@ def measure(
 
 
 def _run(coro: Any) -> Any:
-    """``asyncio.run``, or in a helper thread when a loop already runs here (a notebook)."""
+    """``asyncio.run``, or in a separate thread when a loop already runs here (a notebook)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
