@@ -174,8 +174,13 @@ def test_restart_server_webrtc_panel_in_a_network_namespace(tmp_path: Path) -> N
             " && +p.lastSeq >= 20 && p.dups === '0' && p.gaps === '0'",
             30 * UNIT,
         )
+        page.wait_for_function(
+            "() => document.querySelector('#server output').textContent.includes('serving again')",
+            timeout=15_000 * UNIT,
+        )
         page.wait_for_timeout(2000)  # let the rate windows refill for the screenshot
         state, events = panels(page), page.evaluate(EVENTS_JS)
+        print(page.inner_text("#server output"))
         page.screenshot(path=str(artifacts_dir() / "dashboard-netns-restart.png"))
     print("after a restart (netns):", {n: (state[n]["p50"], events[n][:4]) for n in names})
     assert len({state[n]["epoch"] for n in names}) == 1, state

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
 from tests.conftest import UNIT, require_executable
 from tests.serve_process import Served, serve
+from transports.cli import app
 from transports.client import Delivered, EpochChanged, Event, GapDetected, follow
 from transports.clients import subscriber
 from transports.config import ServerConfig
@@ -96,6 +98,14 @@ def test_restart_with_sqlite_history_loses_nothing(tmp_path: Path) -> None:
     args = ("--faults", "--transports", "ws,poll", "--rate", "20", "--history", history)
     with serve(tmp_path, *args) as served:
         events, state = asyncio.run(follow_across_restart(served, "poll", 10, 10))
+        # The same from the command line: it waits until the server serves again.
+        result = CliRunner().invoke(app, ["fault", "server", "restart", "--url", served.url])
+        assert result.exit_code == 0, result.output
+        again = httpx.get(served.url + "/api/faults").json()["server"]
+        refused = CliRunner().invoke(app, ["fault", "server", "cut", "--url", served.url])
+    assert again["restarts"] == 2, again
+    assert again["epoch"] == state["server"]["epoch"]
+    assert refused.exit_code != 0
     last = state["server"]["last_restart"]
     assert last["epoch_before"] == last["epoch_after"], last
     assert not [e for e in events if isinstance(e, EpochChanged | GapDetected)]

@@ -41,9 +41,11 @@ def install(app: Starlette, lab: FaultLab) -> None:
 
 
 def fault(
-    transport: Annotated[str | None, typer.Argument(help="ws | sse | poll | webrtc | mqtt")] = None,
+    transport: Annotated[
+        str | None, typer.Argument(help="ws | sse | poll | webrtc | mqtt, or server")
+    ] = None,
     action: Annotated[
-        str | None, typer.Argument(help="cut | blackhole | latency | restore")
+        str | None, typer.Argument(help="cut | blackhole | latency | restore; server: restart")
     ] = None,
     latency_ms: Annotated[float, typer.Option(help="For 'latency'.")] = 100.0,
     jitter_ms: Annotated[float, typer.Option(help="For 'latency'.")] = 0.0,
@@ -53,13 +55,31 @@ def fault(
     ),
 ) -> None:
     """Show or change the faults of a server run with `serve --faults`."""
+    import contextlib
+    import time
+
     import httpx
 
     base = url.rstrip("/") + "/api/faults"
     if transport is not None and action is None:
         raise typer.BadParameter("give an action: cut, blackhole, latency or restore")
     with httpx.Client(timeout=10) as http:
-        if transport is not None:
+        if transport == "server":
+            if action != "restart":
+                raise typer.BadParameter("the server's only action is 'restart'")
+            r = http.post(f"{base}/server/restart")
+            if r.status_code != 202:
+                console.print(f"[red]{r.status_code}[/] {r.json()}")
+                raise typer.Exit(1)
+            asked = r.json()
+            console.print(f"restarting the server (epoch {asked['epoch']})")
+            for _ in range(60):  # bounded: 30 s; the port refuses while the server restarts
+                time.sleep(0.5)
+                with contextlib.suppress(httpx.HTTPError):
+                    now = http.get(base).json().get("server", {})
+                    if now.get("restarts", 0) > asked["restarts"]:
+                        break
+        elif transport is not None:
             body: dict[str, Any] = {"action": action}
             if action == "latency":
                 body |= {"latency_ms": latency_ms, "jitter_ms": jitter_ms}
@@ -81,6 +101,8 @@ def fault(
             f"{b['upstream']['read']}/{b['downstream']['read']}",
         )
     console.print(table)
+    if "server" in state:
+        console.print(f"server: {state['server']}", highlight=False)
 
 
 def _short(f: dict[str, Any]) -> str:
