@@ -26,6 +26,15 @@ def press(page: Page, name: str, action: str) -> None:
     page.click(f'section.panel[data-transport="{name}"] button[data-action="{action}"]')
 
 
+def received(page: Page, names: list[str]) -> dict[str, int]:
+    """Messages each panel has taken in now (the data attributes lag by one render)."""
+    counts: dict[str, int] = page.evaluate(
+        "names => Object.fromEntries(names.map(n => [n, window.transportLab.panels[n].received]))",
+        names,
+    )
+    return counts
+
+
 def open_page(page: Page, url: str, names: list[str]) -> dict[str, dict[str, str]]:
     page.goto(url + "/")
     wait_panels(page, names, CLEAN.format(n=N // 2), 30 * UNIT)
@@ -116,17 +125,23 @@ def test_blackhole_stalls_one_panel_and_latency_shows_in_p50(
         held = ["ws", "sse"]
         for name in held:
             press(page, name, "blackhole")
-        stalled = panels(page)
+        # The page logs the fault once the server has applied it: count from there.
+        page.wait_for_function(
+            "names => names.every(n => window.transportLab.panels[n].events"
+            ".some(e => e.text === 'fault blackhole'))",
+            arg=held,
+            timeout=10_000 * UNIT,
+        )
+        stalled = received(page, names)
         # The watchdogs: WS after 6 s without a frame, SSE after ~4 s without an event.
         wait_panels(page, held, "p.state === 'reconnecting'", 20 * UNIT)
-        during = panels(page)
+        during = received(page, names)
         for name in held:
             press(page, name, "restore")
         wait_panels(
             page,
             held,
-            "p.state === 'open' && "
-            + CLEAN.format(n=max(int(during[n]["received"]) for n in held) + 20),
+            "p.state === 'open' && " + CLEAN.format(n=max(during[n] for n in held) + 20),
             30 * UNIT,
         )
         # p50 is over the last 500 messages: at 20 msg/s it moves once ~250 are late.
@@ -139,10 +154,10 @@ def test_blackhole_stalls_one_panel_and_latency_shows_in_p50(
     others = [n for n in names if n not in held]
     for name in held:
         # Stalled: at most what was in flight arrived while the path was black.
-        assert int(during[name]["received"]) <= int(stalled[name]["received"]) + 2, name
+        assert during[name] <= stalled[name] + 2, (name, stalled, during)
         assert any("silent for" in e for e in events[name]), events[name]
     for name in others:
-        assert int(during[name]["received"]) > int(stalled[name]["received"]) + 20, name
+        assert during[name] > stalled[name] + 20, (name, stalled, during)
     assert_clean(state, names, N)
     # The latency is in poll's p50, and only there among the panels left alone.
     assert float(state["poll"]["p50"]) > added_ms * 0.8
