@@ -43,6 +43,9 @@ class Capture:
             assert self.proc.poll() is None, (self.path.parent / "tshark.log").read_text()
             assert time.monotonic() < deadline, "tshark did not start"
             time.sleep(0.05)
+        # "Capturing on" is printed just before dumpcap's capture loop really runs; a run that
+        # starts at once can lose its first segments (seen on a loaded 2-core machine).
+        time.sleep(1.0)
 
     def stop(self, udp_ports: tuple[int, ...] = ()) -> tuple[int, int]:
         """Stop by PID (SIGINT flushes the file); return (to, from) payload bytes of the port
