@@ -79,6 +79,8 @@ class ServerContext:
         """
         await self.ticker.stop()
         self.feed.drain("shutting_down")
+        for transport in self.transports.values():
+            await transport.drain()
         # Give handlers a moment to send their own close (bounded: 1 s) before uvicorn
         # closes what is left with its generic 1012.
         for _ in range(100):
@@ -127,6 +129,11 @@ class ServerTransport:
         return {}
 
     async def startup(self) -> None:
+        return None
+
+    async def drain(self) -> None:
+        """Shutdown has begun: end connections that no feed subscription ends (e.g. a
+        bridge). Runs before uvicorn waits for open connections; :meth:`shutdown` after."""
         return None
 
     async def shutdown(self) -> None:

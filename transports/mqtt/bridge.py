@@ -36,7 +36,7 @@ from transports import codec
 from transports.feed import Feed
 from transports.message import Control, Message
 from transports.mqtt.broker import Broker, BrokerError
-from transports.mqtt.pahoutil import feed_topic, meta_topic, new_client
+from transports.mqtt.pahoutil import feed_topic, meta_topic, new_client, stop_loop
 from transports.stats import TransportStats
 
 log = logging.getLogger("transports.mqtt.bridge")
@@ -138,7 +138,7 @@ class FeedBridge:
         client, self._client = self._client, None
         if client is not None:
             client.disconnect()
-            client.loop_stop()  # joins paho's thread (woken by disconnect, returns quickly)
+            stop_loop(client)  # joins paho's thread (woken by disconnect, returns quickly)
 
     @property
     def connected(self) -> bool:

@@ -44,7 +44,7 @@ import paho.mqtt.client as mqtt
 from transports import codec
 from transports.client import ConnectionLost
 from transports.message import Control, Frame, Message
-from transports.mqtt.pahoutil import META, connect_properties, new_client
+from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
 from transports.sse.client import _error
 
 
@@ -226,7 +226,7 @@ class MQTTSubscriber:
             await http.aclose()
             if started:
                 client.disconnect()
-                client.loop_stop()
+                stop_loop(client)
 
     def _decode(self, msg: mqtt.MQTTMessage, epoch: str) -> Frame | None:
         if msg.topic == f"{self.prefix}/{META}":

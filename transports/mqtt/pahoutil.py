@@ -68,3 +68,17 @@ def connect_properties(session_expiry: int) -> Properties:
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = session_expiry
     return props
+
+
+def stop_loop(client: mqtt.Client) -> None:
+    """``loop_stop()``, then close the wake-up socket pair ``loop_start()`` opened.
+
+    paho 2.x closes that pair only on some exit paths of its network loop; left open, each
+    stopped client leaks two loopback sockets (a ResourceWarning under pytest's -W error).
+    """
+    client.loop_stop()
+    for name in ("_sockpairR", "_sockpairW"):
+        sock = getattr(client, name, None)
+        if sock is not None:
+            sock.close()
+            setattr(client, name, None)

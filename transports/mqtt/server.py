@@ -78,6 +78,10 @@ class MQTTTransport(ServerTransport):
             raise
         self.bridge = bridge
 
+    async def drain(self) -> None:
+        # Browser /mqtt connections are bridged to the broker, not fed by a subscription.
+        self.ws.closing.set()
+
     async def shutdown(self) -> None:
         self.ws.closing.set()
         bridge, self.bridge = self.bridge, None
