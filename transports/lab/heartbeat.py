@@ -4,8 +4,8 @@ For each transport and heartbeat interval ``h`` one run on an idle feed (no publ
 paths through the rig's proxies (:mod:`transports.lab.rig`):
 
 1. connect with ``follow()`` and wait for the hello;
-2. *idle*: count payload bytes both ways for ``window`` seconds (at least four intervals)
-   and scale to one hour — what keeping one quiet connection alive costs;
+2. *idle*: count payload bytes both ways for ``window`` seconds (four intervals; WebRTC at
+   least 12 s) and scale to one hour — what keeping one quiet connection alive costs;
 3. *blackhole*: stop forwarding silently (no FIN, no RST) and time the client's first
    ``Disconnected``.
 
@@ -66,7 +66,10 @@ class Beat:
 async def measure(name: str, heartbeat: float, *, window: float | None = None) -> Beat:
     """One transport at one interval; bounded by about ``window + bound + 15`` seconds."""
     beat = Beat(name, heartbeat, interval(name, heartbeat), bound_s=bound(name, heartbeat))
-    window = window if window is not None else 4 * beat.interval
+    if window is None:
+        # WebRTC's idle traffic also runs on ICE-consent and SCTP timers of its own (a few
+        # seconds apart, randomised): a short window would catch one or none of them.
+        window = max(4 * beat.interval, 12.0 if name == "webrtc" else 0.0)
     rig = await Rig.open(name, server_config(heartbeat, 0.0, None), heartbeat)
     connected, lost = asyncio.Event(), asyncio.Event()
     found: dict[str, Any] = {}
