@@ -2,22 +2,20 @@
 
 One storm, for one reconnect policy (:mod:`transports.policies`):
 
-1. a :class:`~transports.live.LiveServer` serving WebSocket behind a
-   :class:`~transports.lab.proxy.FaultProxy`; the server's app is wrapped so every WebSocket
-   handshake it accepts is logged with its ``time.monotonic()``;
+1. the WebSocket server in a child process (:class:`ServerProcess`); its app is wrapped so
+   every WebSocket handshake it accepts is logged with its ``time.monotonic()`` (one clock
+   for every process on Linux, ``CLOCK_MONOTONIC``);
 2. ``clients`` WebSocket subscribers in ``processes`` worker processes (spawned, so no
    thread of ours is forked), each running ``follow()`` with the policy's backoff; the
    workers open their connections spread over ``ramp`` seconds and report when all are up;
-3. the proxy stops — every connection closes in the same instant, as when a server or
-   its load balancer dies (a graceful server stop would close them one by one and spread
-   the storm by itself) — and stays down for ``down`` seconds: attempts in that time are
-   refused and count as failures, so each schedule advances; then it listens again on
-   the same port;
+3. the server is killed (SIGKILL: every connection closes in the same instant, as in a
+   crash) and stays down for ``down`` seconds: attempts in that time are refused and count
+   as failures, so each schedule advances; then it starts again on the same port;
 4. the accept log after the restart gives accepted connections per 100 ms bucket, the peak
    bucket, and the time until every client is back (from the stop).
 
 Everything is bounded: ``timeout`` per storm, then the workers are told to stop, joined,
-and terminated by PID if they did not exit.
+and terminated by PID if they did not exit; the server process is killed by PID.
 """
 
 from __future__ import annotations
@@ -26,14 +24,17 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from transports.config import ServerConfig
-from transports.lab.proxy import FaultProxy
-from transports.live import LiveServer
+from transports.live import free_port
+from transports.mqtt.broker import wait_for_port
 from transports.server import create_app
 
 BUCKET = 0.1  # s
@@ -127,6 +128,61 @@ async def _clients(url: str, policy: str, n: int, ramp: float, ready: Any, stop:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class ServerProcess:
+    """The server in a child process (``_serve``), killed with SIGKILL and started again.
+
+    A separate process, so the server's accept timestamps are taken by a loop that does
+    nothing else; SIGKILL, so the kernel closes every connection in the same instant, as
+    when a server crashes (a graceful stop would close them one by one and spread the storm
+    by itself). The child prints one ``time.monotonic()`` per accepted WebSocket handshake;
+    a reader thread appends them to ``log``.
+    """
+
+    def __init__(self, port: int, log: list[float]) -> None:
+        self.port, self.log = port, log
+        self.proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    async def start(self) -> None:
+        code = f"from transports.lab.storm import _serve; _serve({self.port})"
+        proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; exit polled below
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.proc = proc
+        self._reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._reader.start()
+        await wait_for_port("127.0.0.1", self.port, 30.0, alive=lambda: proc.poll() is None)
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with contextlib.suppress(ValueError):
+                self.log.append(float(line))
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # by PID
+            self.proc.wait(10)
+        if self._reader is not None:
+            self._reader.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc = self._reader = None
+
+
+def _serve(port: int) -> None:
+    """Child process entry: the WebSocket server, printing each accepted handshake's time."""
+    from transports.live import Server, uvicorn_config
+
+    class Printing(list[float]):
+        def append(self, t: float) -> None:
+            print(f"{t:.6f}", flush=True)
+
+    cfg = ServerConfig(ws_ping_interval=None, ws_ping_timeout=None)
+    app = CountingApp(create_app(transports=("ws",), config=cfg), Printing())
+    Server(uvicorn_config(app, "127.0.0.1", port, cfg, backlog=4096)).run()
+
+
 async def run_storm(
     policy: str,
     *,
@@ -136,20 +192,15 @@ async def run_storm(
     ramp: float = 2.0,
     timeout: float = 40.0,
 ) -> Storm:
-    """One storm for ``policy``; bounded by about ``ramp + timeout + 40`` s."""
+    """One storm for ``policy``; bounded by about ``ramp + timeout + 60`` s."""
     storm = Storm(policy, clients, processes, down)
     log: list[float] = []
-    cfg = ServerConfig(ws_ping_interval=None, ws_ping_timeout=None)
-
-    def app_factory(**kw: Any) -> CountingApp:
-        return CountingApp(create_app(**kw), log)
-
-    live = await asyncio.to_thread(LiveServer(("ws",), config=cfg, app_factory=app_factory).start)
-    proxy = await FaultProxy(live.host, live.port).start()
+    server = ServerProcess(free_port(), log)
+    await server.start()
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()
     share = [clients // processes + (i < clients % processes) for i in range(processes)]
-    url = f"ws://{live.host}:{proxy.port}/ws"
+    url = f"ws://127.0.0.1:{server.port}/ws"
     workers = [ctx.Process(target=_worker, args=(url, policy, k, ramp, ready, stop)) for k in share]
     try:
         for w in workers:
@@ -160,12 +211,12 @@ async def run_storm(
         if up < clients:
             storm.error = f"only {up}/{clients} connected before the storm"
             return storm
-        mark = len(log)
         t_stop = time.monotonic()
-        await proxy.stop()  # every connection closed at once, new ones refused
-        await asyncio.sleep(down)
-        proxy = await FaultProxy(live.host, live.port, listen_port=proxy.port).start()
-        for _ in range(int(timeout / 0.05)):  # bounded poll of the server thread's log
+        await asyncio.to_thread(server.kill)  # every connection gone at once
+        mark = len(log)
+        await asyncio.sleep(max(0.0, t_stop + down - time.monotonic()))
+        await server.start()
+        for _ in range(int(timeout / 0.05)):  # bounded poll of the reader thread's log
             if len(log) - mark >= clients:
                 break
             await asyncio.sleep(0.05)
@@ -184,8 +235,7 @@ async def run_storm(
                 w.terminate()  # by PID
                 await asyncio.to_thread(w.join, 5)
         ready.close()
-        await proxy.stop()
-        await asyncio.to_thread(live.stop)
+        await asyncio.to_thread(server.kill)
     return storm
 
 
