@@ -1,4 +1,4 @@
-"""Notebooks 00-02 execute top to bottom with quick parameters (TRANSPORT_LAB_QUICK=1)."""
+"""Notebooks 00-03 execute top to bottom with quick parameters (TRANSPORT_LAB_QUICK=1)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("0[0-2]-*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("0[0-3]-*.ipynb"))
 
 
 @pytest.mark.slow
@@ -28,5 +28,10 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path
     assert any("image/png" in o.get("data", {}) for o in outputs), "no plot produced"
 
 
-def test_there_are_three_notebooks() -> None:
-    assert [p.stem for p in NOTEBOOKS] == ["00-tour", "01-latency", "02-overhead"]
+def test_there_are_four_notebooks() -> None:
+    assert [p.stem for p in NOTEBOOKS] == [
+        "00-tour",
+        "01-latency",
+        "02-overhead",
+        "03-reconnection",
+    ]
