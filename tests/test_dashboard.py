@@ -24,7 +24,15 @@ pytestmark = pytest.mark.browser
 
 N = 40  # messages each panel must receive
 RATE = 20.0  # msg/s published by the demo ticker while the page is open
-CLEAN = "+p.received >= {n} && p.gaps === '0' && p.dups === '0' && p.missing === '0'"
+# "dups" counts repeats the panel dropped by seq. Cursor-based transports never send one; MQTT
+# QoS 1 is at-least-once (MQTT 5 §4.3.2): a message the browser got but had not acknowledged
+# when its connection broke is sent again from the session — dropped, counted, never shown twice.
+NO_DUPS = "(p.dups === '0' || p.transport === 'mqtt')"
+CLEAN = "+p.received >= {n} && p.gaps === '0' && " + NO_DUPS + " && p.missing === '0'"
+
+
+def no_dups(name: str, p: dict[str, str]) -> bool:
+    return p["dups"] == "0" or name == "mqtt"
 
 
 def _mqtt_ready() -> bool:
@@ -52,7 +60,8 @@ def assert_clean(state: dict[str, dict[str, str]], names: list[str], at_least: i
         p = state[name]
         assert p["state"] == "open", (name, p)
         assert int(p["received"]) >= at_least, (name, p)
-        assert (p["gaps"], p["missing"], p["dups"]) == ("0", "0", "0"), (name, p)
+        assert (p["gaps"], p["missing"]) == ("0", "0"), (name, p)
+        assert no_dups(name, p), (name, p)
 
 
 def test_all_panels_deliver_in_order(make_server: Callable[..., LiveServer]) -> None:
