@@ -22,6 +22,18 @@ def encode(frame: Frame) -> str:
     return json.dumps(frame.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
+def wire(frame: Frame) -> tuple[str, int]:
+    """``(encode(frame), its size in UTF-8 bytes)``, memoised on messages (see ``Message``)."""
+    if isinstance(frame, Message):
+        if frame._wire is None:
+            text = encode(frame)
+            object.__setattr__(frame, "_wire", (text, len(text.encode("utf-8"))))
+        assert frame._wire is not None
+        return frame._wire
+    text = encode(frame)
+    return text, len(text.encode("utf-8"))
+
+
 def encode_bytes(frame: Frame) -> bytes:
     return encode(frame).encode("utf-8")
 

@@ -148,7 +148,8 @@ class Feed:
         self.queue_size = queue_size
         self.stats = FeedStats()
         self._subs: set[Subscription] = set()
-        self._published = asyncio.Event() if _has_loop() else None
+        # Replaced on every publish: long polls wait on "the next publish after now".
+        self._published = asyncio.Event()
         self._closed = False
 
     @property
@@ -177,15 +178,9 @@ class Feed:
         for sub in list(self._subs):
             if not sub._offer(message):
                 self.stats.slow_consumer_disconnects += 1
-        event = self._event()
-        event.set()
+        self._published.set()
         self._published = asyncio.Event()
         return message
-
-    def _event(self) -> asyncio.Event:
-        if self._published is None:
-            self._published = asyncio.Event()
-        return self._published
 
     def start(self, after: int | None, epoch: str | None) -> tuple[list[Frame], int]:
         """Resolve a client cursor into leading control frames and the first seq to send.
@@ -240,7 +235,7 @@ class Feed:
         try:
             async with asyncio.timeout(timeout):
                 while self.last_seq <= after and not self._closed:
-                    await self._event().wait()
+                    await self._published.wait()
         except TimeoutError:
             return False
         return self.last_seq > after
@@ -256,17 +251,9 @@ class Feed:
         self._closed = True
         for sub in list(self._subs):
             sub.close(reason)
-        self._event().set()
+        self._published.set()
 
     def close(self, reason: str = "shutting_down") -> None:
         """:meth:`drain`, then close the history store."""
         self.drain(reason)
         self.history.close()
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -149,9 +149,9 @@ async def pump(
     identical bytes).
     """
     async for frame in sub:
-        text = codec.encode(frame)
+        text, size = codec.wire(frame)
         await send(frame, text)
-        stats.sent(len(text.encode()))
+        stats.sent(size)
     return sub.closed_reason or "closed"
 
 

@@ -61,8 +61,6 @@ class LongPollSubscriber:
                     yield Control("hello", {"epoch": body["epoch"], "last_seq": body["last_seq"]})
                 else:
                     yield Control("ping")
-                if after is None:
-                    after = int(body["last_seq"]) if not body["messages"] else None
                 for obj in body["messages"]:
                     frame = codec.from_obj(obj)
                     if isinstance(frame, Message):

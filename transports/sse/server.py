@@ -84,14 +84,14 @@ class SSETransport(ServerTransport):
         first = True
         try:
             async for frame in sub:
-                text = codec.encode(frame)
+                text, size = codec.wire(frame)
                 retry = self.ctx.config.sse_retry_ms if first else None
                 first = False
                 if isinstance(frame, Message):
                     event = ServerSentEvent(data=text, id=str(frame.seq), retry=retry, sep=SEP)
                 else:
                     event = ServerSentEvent(data=text, event=frame.type, retry=retry, sep=SEP)
-                stats.sent(len(text))
+                stats.sent(size)
                 yield event
             reason = sub.closed_reason or "closed"
             if reason != "closed":
