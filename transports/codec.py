@@ -52,7 +52,10 @@ def from_obj(obj: Any) -> Frame:
             raise CodecError("sent_at must be a number")
         if not math.isfinite(sent_at):
             raise CodecError("sent_at must be finite")
-        return Message(seq=seq, topic=topic, sent_at=float(sent_at), data=obj.get("data"))
+        channel = obj.get("channel", "")
+        if not isinstance(channel, str):
+            raise CodecError("channel must be a string")
+        return Message(seq, topic, float(sent_at), obj.get("data"), channel)
     kind = obj.get("type")
     if isinstance(kind, str) and kind:
         return Control(kind, {k: v for k, v in obj.items() if k != "type"})

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from transports.channels import NamespaceOptions, default_namespaces
+
+if TYPE_CHECKING:
+    from transports.auth import Principal
+
+# on_subscribe(principal, channel): raise TransportError to refuse.
+SubscribeHook = Callable[["Principal", str], Awaitable[None]]
+# on_publish(principal, channel, data) -> data to store (the same, or transformed).
+PublishHook = Callable[["Principal", str, Any], Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -44,3 +56,12 @@ class ServerConfig:
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)
+    # Channels (docs/channels.md): namespaces and their options, bounds, hooks.
+    namespaces: dict[str, NamespaceOptions] = field(default_factory=default_namespaces)
+    max_channels: int = 1000  # channels held by the hub (idle ones are evicted beyond it)
+    max_channels_per_connection: int = 16
+    idempotency_size: int = 1000  # client message ids remembered per channel...
+    idempotency_ttl: float = 300.0  # ...for at most this many seconds
+    channels_dir: str | None = None  # where durable namespaces keep one SQLite file/channel
+    on_subscribe: SubscribeHook | None = None
+    on_publish: PublishHook | None = None

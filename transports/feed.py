@@ -51,7 +51,13 @@ class Subscription:
     """
 
     def __init__(
-        self, feed: Feed, head: list[Frame], replay_next: int, replay_until: int, queue_size: int
+        self,
+        feed: Feed,
+        head: list[Frame],
+        replay_next: int,
+        replay_until: int,
+        queue_size: int,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         self._feed = feed
         self._head: deque[Frame] = deque(head)
@@ -59,7 +65,8 @@ class Subscription:
         self._replay_until = replay_until
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
-        self._wakeup = asyncio.Event()
+        # A multi-channel stream shares one wake-up event among its channels' subscriptions.
+        self._wakeup = wakeup or asyncio.Event()
         self.closed_reason: str | None = None
         # Set on close, so a transport blocked in a send can notice and drop the connection.
         self.closed = asyncio.Event()
@@ -212,13 +219,18 @@ class Feed:
         return head, after + 1
 
     def subscribe(
-        self, after: int | None = None, epoch: str | None = None, queue_size: int | None = None
+        self,
+        after: int | None = None,
+        epoch: str | None = None,
+        queue_size: int | None = None,
+        wakeup: asyncio.Event | None = None,
     ) -> Subscription:
         """Open a subscription at a cursor. ``after=None`` means live only."""
         if self._closed:
             raise TransportError("shutting_down")
         head, replay_next = self.start(after, epoch)
-        sub = Subscription(self, head, replay_next, self.last_seq, queue_size or self.queue_size)
+        size = queue_size or self.queue_size
+        sub = Subscription(self, head, replay_next, self.last_seq, size, wakeup)
         self._subs.add(sub)
         self.stats.subscribed += 1
         return sub

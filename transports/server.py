@@ -25,12 +25,15 @@ from starlette.routing import BaseRoute, Route
 
 from transports import codec
 from transports.auth import Authenticator, ConnectionRequest, Principal, allow_anonymous
+from transports.channels_api import channel_routes
 from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
+from transports.hub import Hub
 from transports.message import Control, Frame
 from transports.publisher import Ticker
 from transports.stats import TransportStats
+from transports.streams import MultiSubscription
 
 log = logging.getLogger("transports.server")
 
@@ -51,6 +54,7 @@ class ServerContext:
         self.feed = feed
         self.config = config
         self.auth = auth
+        self.hub = Hub(feed, config)  # named channels; the feed is its default channel
         self.stats: dict[str, TransportStats] = {}
         self.ticker = Ticker(feed, config.rate, config.payload_bytes)
         self.transports: dict[str, ServerTransport] = {}
@@ -79,6 +83,7 @@ class ServerContext:
         """
         await self.ticker.stop()
         self.feed.drain("shutting_down")
+        self.hub.drain()
         for transport in self.transports.values():
             await transport.drain()
         # Give handlers a moment to send their own close (bounded: 1 s) before uvicorn
@@ -141,7 +146,9 @@ class ServerTransport:
 
 
 async def pump(
-    sub: Subscription, send: Callable[[Frame, str], Awaitable[None]], stats: TransportStats
+    sub: Subscription | MultiSubscription,
+    send: Callable[[Frame, str], Awaitable[None]],
+    stats: TransportStats,
 ) -> str:
     """Move frames from a subscription to a transport until it closes; return the reason.
 
@@ -217,6 +224,7 @@ def create_app(
                     for name, t in c.transports.items()
                 },
                 "publisher": c.ticker.settings(),
+                "channels": c.hub.describe(),
                 "errors": {
                     k.reason: {"status": k.status, "ws_code": k.ws_code, "retryable": k.retryable}
                     for k in KINDS.values()
@@ -283,6 +291,7 @@ def create_app(
         finally:
             await c.ticker.stop()
             the_feed.close("shutting_down")
+            c.hub.close()
             for t in reversed(list(c.transports.values())):
                 await t.shutdown()
             await c.cancel_tasks()
@@ -297,6 +306,7 @@ def create_app(
         Route("/api/publish", api_publish, methods=["POST"]),
         Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
     ]
+    routes.extend(channel_routes(ctx))
     for t in loaded.values():
         routes.extend(t.routes())
     routes.extend(extra_routes)

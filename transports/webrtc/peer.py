@@ -25,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from transports import codec
+from transports import closing, codec, inbound
+from transports.admission import open_multi
+from transports.auth import ANONYMOUS, Principal
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
 from transports.params import parse_epoch
 from transports.server import answer_client_frame, pump
+from transports.streams import MultiSubscription
 
 if TYPE_CHECKING:
     from transports.webrtc.server import WebRTCTransport
@@ -38,12 +41,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("transports.webrtc")
 
 LABEL = "feed"
-# Reasons worth telling the client in a close frame before the peer goes away.
-TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "too_large"}
 
 
 class ChannelGone(Exception):
     """The data channel is no longer open."""
+
+
+def is_single_stream(text: str | bytes) -> bool:
+    """A first message ``{"type":"subscribe"}`` without ``"channel"`` opens the single stream;
+    anything else opens a multi-channel connection (``transports/inbound.py``)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return True  # parse_subscribe reports it
+    return not (isinstance(obj, dict) and ("channel" in obj or obj.get("type") != "subscribe"))
 
 
 def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
@@ -71,8 +82,15 @@ def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
 class Peer:
     """Server side of one client's WebRTC connection (see the module docstring)."""
 
-    def __init__(self, transport: WebRTCTransport, pc: RTCPeerConnection, client: str) -> None:
+    def __init__(
+        self,
+        transport: WebRTCTransport,
+        pc: RTCPeerConnection,
+        client: str,
+        principal: Principal = ANONYMOUS,
+    ) -> None:
         self.transport = transport
+        self.principal = principal
         self.ctx = transport.ctx
         self.pc = pc
         self.client = client
@@ -80,7 +98,7 @@ class Peer:
         self.task: asyncio.Task[Any] | None = None
         self._inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._stop_reason: str | None = None
-        self._sub: Subscription | None = None
+        self._sub: Subscription | MultiSubscription | None = None
         self._drained = asyncio.Event()  # set by the channel's "bufferedamountlow"
         pc.on("datachannel", self._on_channel)
         pc.on("connectionstatechange", self._on_state)
@@ -113,7 +131,7 @@ class Peer:
 
     async def run(self) -> None:
         cfg, stats = self.ctx.config, self.ctx.stats[self.transport.name]
-        sub: Subscription | None = None
+        sub: Subscription | MultiSubscription | None = None
         reason = "closed"
         opened = False
         tasks: list[asyncio.Task[Any]] = []
@@ -130,8 +148,14 @@ class Peer:
             try:
                 if len(first) > cfg.max_frame_bytes:
                     raise TransportError("too_large", f"{len(first)} bytes")
-                after, epoch = parse_subscribe(first)
-                sub = self._sub = self.ctx.feed.subscribe(after, epoch)
+                if is_single_stream(first):
+                    after, epoch = parse_subscribe(first)
+                    sub = self._sub = self.ctx.feed.subscribe(after, epoch)
+                else:  # a multi-channel connection: the first frame is its first request
+                    sub = self._sub = open_multi(self.ctx, self.principal)
+                    refused = await inbound.handle(self.ctx, sub, first)
+                    if refused is not None:
+                        raise TransportError(refused, "first channel message")
             except TransportError as error:
                 stats.rejected += 1
                 log.warning("webrtc %s rejected %s: %s", self.client, error.reason, error.detail)
@@ -160,7 +184,7 @@ class Peer:
                 raise exc
             else:
                 reason = finished.result()
-            if reason in TOLD:
+            if closing.told(reason):
                 self._tell(reason)
         finally:
             if sub is not None:
@@ -235,6 +259,11 @@ class Peer:
             raw = await self._inbox.get()
             if raw is None:
                 raise ChannelGone
+            if isinstance(self._sub, MultiSubscription):
+                refused = await inbound.handle(self.ctx, self._sub, raw)
+                if refused is not None:
+                    return refused
+                continue
             pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes)
             if pong is None:
                 return error or "bad_param"

@@ -78,7 +78,7 @@ class WebRTCTransport(ServerTransport):
     async def offer(self, request: Request) -> Response:
         ctx = self.ctx
         try:
-            await ctx.admit(self.name, request)
+            principal = await ctx.admit(self.name, request)
             if len(self.peers) >= ctx.config.webrtc_max_peers:
                 raise TransportError(
                     "too_many_connections", f"{ctx.config.webrtc_max_peers} peers connected"
@@ -89,7 +89,7 @@ class WebRTCTransport(ServerTransport):
             return error_response(error)
         client = f"{request.client.host}:{request.client.port}" if request.client else "?"
         pc = RTCPeerConnection(ice.configuration(ctx.config.webrtc_stun))
-        peer = Peer(self, pc, client)
+        peer = Peer(self, pc, client, principal)
         self.peers.add(peer)
         try:
             async with asyncio.timeout(SIGNALLING_TIMEOUT):
