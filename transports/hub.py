@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -112,10 +113,16 @@ class Hub:
             DEFAULT: Channel(DEFAULT, "", self.namespaces.get("", NamespaceOptions()), default)
         }
         self.evicted = 0
+        # Called with each new channel / each presence frame (the MQTT bridge uses both).
+        self.on_created: list[Callable[[Channel], None]] = []
+        self.on_presence: list[Callable[[Channel, Control], None]] = []
 
     @property
     def count(self) -> int:
         return len(self._channels)
+
+    def all(self) -> list[Channel]:
+        return list(self._channels.values())
 
     def find(self, name: str) -> Channel | None:
         return self._channels.get(name)
@@ -136,6 +143,8 @@ class Hub:
             self._evict()
         channel = Channel(name, namespace, options, Feed(self._history(name, options)))
         self._channels[name] = channel
+        for callback in self.on_created:
+            callback(channel)
         return channel
 
     def _history(self, name: str, options: NamespaceOptions) -> History:
@@ -235,6 +244,8 @@ class Hub:
         frame = Control(kind, {"channel": channel.name, "client": client, "user": user})
         for listener in list(channel.listeners):
             listener.push(frame)
+        for callback in self.on_presence:
+            callback(channel, frame)
 
     def describe(self) -> dict[str, Any]:
         return {

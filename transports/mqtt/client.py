@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,7 +43,8 @@ import paho.mqtt.client as mqtt
 
 from transports import codec
 from transports.client import ConnectionLost
-from transports.message import Control, Frame, Message
+from transports.message import Control, Cursor, Frame, Message
+from transports.mqtt import channels
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
 from transports.sse.client import _error
 
@@ -98,6 +99,14 @@ class MQTTSubscriber:
         options.setdefault("replay_url", t.get("replay_url"))
         options.setdefault("info_url", base_url.rstrip("/") + "/api/info")
         return cls(t["url"], **options)
+
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        """Named channels: one topic each, backfilled over HTTP (:mod:`.channels`)."""
+        return channels.stream_channels(self, cursors)
+
+    def publisher(self, user: str = "anonymous") -> channels.MQTTPublisher:
+        """Publishes through the inbound topic ``<prefix>/_in/<user>/<channel>``."""
+        return channels.MQTTPublisher(self, user)
 
     async def _refresh(self, http: httpx.AsyncClient) -> None:
         if self.info_url is None:
