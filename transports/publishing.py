@@ -39,6 +39,7 @@ class Publisher(Protocol):
     name: str
 
     async def publish(self, channel: str, data: Any, id: str | None = None) -> dict[str, Any]: ...
+    async def drop(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -142,6 +143,11 @@ class HTTPPublisher:
             return dict(reply)
 
         return answer(await with_retries(attempt))
+
+    async def drop(self) -> None:
+        """Close the pooled connections (the next publish opens a new one)."""
+        await self._http.aclose()
+        self._http = httpx.AsyncClient(timeout=ACK_TIMEOUT, headers=self.headers)
 
     async def close(self) -> None:
         await self._http.aclose()
