@@ -51,15 +51,20 @@ try:  # strict RFC 8259 checks at the door (transports/strictjson.py)
 except ImportError:  # pragma: no cover - until the strict JSON module is present
 
     def strict_check(value: Any, *, max_depth: int = 32) -> None:
-        json.dumps(value, allow_nan=False)
+        try:  # the encoder refuses NaN/Infinity and, encoding to UTF-8, lone surrogates
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise TransportError("bad_message", str(exc)[:120]) from None
 
     def strict_loads(raw: str | bytes, *, max_depth: int = 32, max_bytes: int | None = None) -> Any:
         if max_bytes is not None and len(raw) > max_bytes:
             raise TransportError("too_large", f"{len(raw)} bytes")
         try:
-            return json.loads(raw)
-        except ValueError:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
             raise TransportError("bad_message", "not JSON") from None
+        strict_check(value)
+        return value
 
 
 __all__ = ["Channel", "Hub", "Listener", "strict_check", "strict_loads"]
