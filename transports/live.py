@@ -8,6 +8,7 @@ The feed lives on the server's own event loop; :meth:`LiveServer.publish` hops o
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 import time
@@ -81,6 +82,9 @@ class LiveServer:
         self.app_factory = app_factory
         self.transports = tuple(transports)
         self.config = config or ServerConfig()
+        # Fixed up front, so it survives restart() (a new app, a new context).
+        if self.config.admin_token is None:
+            self.config.admin_token = secrets.token_urlsafe(32)
         self.auth = auth
         self.host = host
         self.port = port or free_port(host)
@@ -96,6 +100,16 @@ class LiveServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}"
+
+    @property
+    def admin_token(self) -> str:
+        assert self.config.admin_token is not None
+        return self.config.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for write/admin requests (``/api/publish``, ``/api/faults/*``, ...)."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     @property
     def ctx(self) -> ServerContext:

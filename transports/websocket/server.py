@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports.errors import TransportError
+from transports.errors import KINDS, TransportError
 from transports.message import Frame
 from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, answer_client_frame, pump
@@ -119,8 +119,8 @@ class WebSocketTransport(ServerTransport):
             code = GOING_AWAY
         elif reason == "too_large":
             code = TOO_BIG
-        elif reason in ("slow_consumer", "bad_param"):
-            code = TransportError(reason).kind.ws_code
+        elif reason in KINDS:  # slow_consumer, bad_param, bad_message, ...: 4000 + status
+            code = KINDS[reason].ws_code
         else:
             code = NORMAL_CLOSE
         with contextlib.suppress(Exception):
