@@ -135,6 +135,11 @@ async def test_http_publish_refusals_store_nothing(busy: LiveServer, caplog: Any
     assert all(r.exc_info is None for r in refusals), "one line, no traceback"
 
 
+async def drain(ws: Any) -> None:
+    while True:
+        await ws.recv()
+
+
 async def test_websocket_publish_and_subscribe_refusals(busy: LiveServer) -> None:
     task = await healthy(busy, 3)
     url = f"{busy.ws_url}/ws?channel=chat:mine"
@@ -160,16 +165,14 @@ async def test_websocket_publish_and_subscribe_refusals(busy: LiveServer) -> Non
         # Not strict JSON: the connection ends with the documented close.
         await ws.send('{"type":"publish","channel":"chat:x","data":NaN}')
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await ws.recv()
+            await drain(ws)
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4400, "bad_message")
     async with connect(url, additional_headers=ALICE) as ws:
         await ws.recv()
         await ws.send('{"type":"publish","channel":"chat:x","data":"\\ud800"}')
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await ws.recv()
+            await drain(ws)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.reason == "bad_message"
     publish_on(busy, "chat:ok", 2)

@@ -4,8 +4,9 @@
   body ``{"data": …, "id": "client message id"}`` (``id`` optional, 1-64 characters) →
   ``200`` and the ack ``{"type":"ack","channel","epoch","seq","id"}``, or the documented error
   (``bad_channel``, ``bad_message``, ``too_large``, ``unauthorized``, ``forbidden``,
-  ``too_many_channels``). This is how SSE and long-polling clients publish; a JSON-only body
-  means a cross-site HTML form cannot post here without a CORS preflight.
+  ``too_many_channels``; ``bad_media_type`` for another Content-Type). This is how SSE and
+  long-polling clients publish; a JSON-only body means a cross-site HTML form cannot post
+  here without a CORS preflight.
 - ``GET /api/channels/{channel}`` → ``{"channel","epoch","last_seq","first_seq",
   "subscribers","presence", "members": [{"client","user"}]}`` (members only where the
   namespace has presence on). A channel that does not exist yet is not created by a GET.
@@ -23,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from transports.channels import parse_channel
 from transports.errors import TransportError
-from transports.hub import strict_loads
+from transports.strictjson import loads as strict_loads
 
 if TYPE_CHECKING:
     from transports.server import ServerContext
@@ -42,17 +43,10 @@ def channel_routes(ctx: Callable[[], ServerContext]) -> list[BaseRoute]:
         try:
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/json":
-                raise TransportError("bad_message", "Content-Type must be application/json")
-            limit = c.config.max_frame_bytes
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise TransportError("too_large", f"body of {declared} bytes > {limit}")
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise TransportError("too_large", f"body > {limit} bytes")
-            obj = strict_loads(bytes(body), max_bytes=limit)
+                raise TransportError("bad_media_type", f"Content-Type {kind[:60]!r}")
+            from transports.server import read_body  # server.py mounts these routes
+
+            obj = strict_loads(await read_body(request, c.config.max_frame_bytes))
             if not isinstance(obj, dict) or "data" not in obj or set(obj) - {"data", "id"}:
                 raise TransportError("bad_message", 'body must be {"data": ..., "id": ...}')
             principal = await c.admit("http", request)

@@ -56,6 +56,11 @@ class ServerConfig:
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)
+    # Host names served besides the loopback names and the address a client connected to
+    # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
+    allowed_hosts: list[str] = field(default_factory=list)
+    # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
+    admin_token: str | None = None
     # Channels (docs/channels.md): namespaces and their options, bounds, hooks.
     namespaces: dict[str, NamespaceOptions] = field(default_factory=default_namespaces)
     max_channels: int = 1000  # channels held by the hub (idle ones are evicted beyond it)

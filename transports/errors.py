@@ -27,7 +27,14 @@ _KINDS = [
     ErrorKind("bad_cursor", 400, False, "'after' or Last-Event-ID is not a non-negative integer"),
     ErrorKind("bad_param", 400, False, "unknown query parameter or a value out of range"),
     ErrorKind("bad_sdp", 400, False, "WebRTC offer body is not a usable SDP offer"),
-    ErrorKind("bad_message", 400, False, "not strict JSON, or not a valid publish"),
+    ErrorKind(
+        "bad_message",
+        400,
+        False,
+        "not strict JSON (UTF-8, no NaN/Infinity, no lone surrogates, bounded nesting) "
+        "or not a valid message",
+    ),
+    ErrorKind("bad_host", 400, False, "Host header is not a name this server serves"),
     ErrorKind("bad_channel", 400, False, "channel name outside the grammar or namespace unknown"),
     ErrorKind("too_many_channels", 400, False, "more channels than the documented limit"),
     ErrorKind("unauthorized", 401, False, "no valid credentials"),
@@ -35,6 +42,7 @@ _KINDS = [
     ErrorKind("bad_origin", 403, False, "Origin header not in the allowed list"),
     ErrorKind("cursor_ahead", 409, False, "'after' is beyond the last seq of this epoch"),
     ErrorKind("too_large", 413, False, "a frame larger than the configured limit"),
+    ErrorKind("bad_media_type", 415, False, "a write endpoint accepts application/json only"),
     ErrorKind("slow_consumer", 429, True, "the client's queue overflowed; resume from cursor"),
     ErrorKind("too_many_connections", 503, True, "connection limit reached"),
     ErrorKind("shutting_down", 503, True, "server is stopping; reconnect later"),

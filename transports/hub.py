@@ -33,41 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from transports.auth import ANONYMOUS, Principal
+from transports.auth import Principal
 from transports.channels import DEFAULT, NamespaceOptions, parse_channel
 from transports.config import ServerConfig
 from transports.errors import TransportError
 from transports.feed import Feed
 from transports.history import History, MemoryHistory, SqliteHistory
 from transports.message import Control
+from transports.strictjson import check as strict_check
 
-try:  # strict RFC 8259 checks at the door (transports/strictjson.py)
-    from transports.strictjson import (  # type: ignore[import-not-found,unused-ignore]
-        check as strict_check,
-    )
-    from transports.strictjson import (  # type: ignore[import-not-found,unused-ignore]
-        loads as strict_loads,
-    )
-except ImportError:  # pragma: no cover - until the strict JSON module is present
-
-    def strict_check(value: Any, *, max_depth: int = 32) -> None:
-        try:  # the encoder refuses NaN/Infinity and, encoding to UTF-8, lone surrogates
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-        except (ValueError, TypeError, RecursionError) as exc:
-            raise TransportError("bad_message", str(exc)[:120]) from None
-
-    def strict_loads(raw: str | bytes, *, max_depth: int = 32, max_bytes: int | None = None) -> Any:
-        if max_bytes is not None and len(raw) > max_bytes:
-            raise TransportError("too_large", f"{len(raw)} bytes")
-        try:
-            value = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise TransportError("bad_message", "not JSON") from None
-        strict_check(value)
-        return value
-
-
-__all__ = ["Channel", "Hub", "Listener", "strict_check", "strict_loads"]
+__all__ = ["Channel", "Hub", "Listener"]
 
 MAX_ID = 64  # characters of a client message id
 
@@ -193,7 +168,7 @@ class Hub:
         options = channel.options
         if not options.publish:
             raise TransportError("forbidden", f"namespace {channel.namespace!r} is subscribe-only")
-        if principal.id == ANONYMOUS.id and not options.anonymous_publish:
+        if principal.anonymous and not options.anonymous_publish:
             raise TransportError("unauthorized", "anonymous clients may not publish here")
         key = (principal.id, msg_id) if msg_id is not None else None
         if key is not None:

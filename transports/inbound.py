@@ -22,9 +22,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from transports.errors import TransportError
-from transports.hub import strict_loads
 from transports.message import Control, Cursor
 from transports.streams import MultiSubscription
+from transports.strictjson import loads as strict_loads
 
 if TYPE_CHECKING:
     from transports.server import ServerContext

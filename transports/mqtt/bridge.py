@@ -41,7 +41,7 @@ from transports.auth import ANONYMOUS, Principal
 from transports.channels import DEFAULT
 from transports.errors import TransportError
 from transports.feed import Feed
-from transports.hub import Channel, Hub, strict_loads
+from transports.hub import Channel, Hub
 from transports.message import Control, Message
 from transports.mqtt.broker import Broker, BrokerError
 from transports.mqtt.pahoutil import (
@@ -53,6 +53,7 @@ from transports.mqtt.pahoutil import (
     stop_loop,
 )
 from transports.stats import TransportStats
+from transports.strictjson import loads as strict_loads
 
 log = logging.getLogger("transports.mqtt.bridge")
 

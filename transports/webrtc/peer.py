@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from transports import closing, codec, inbound
+from transports import closing, codec, inbound, strictjson
 from transports.admission import open_multi
 from transports.auth import ANONYMOUS, Principal
 from transports.errors import TransportError
@@ -52,17 +52,14 @@ def is_single_stream(text: str | bytes) -> bool:
     anything else opens a multi-channel connection (``transports/inbound.py``)."""
     try:
         obj = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return True  # parse_subscribe reports it
     return not (isinstance(obj, dict) and ("channel" in obj or obj.get("type") != "subscribe"))
 
 
 def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
     """Validate the client's first channel message; return its cursor ``(after, epoch)``."""
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        raise TransportError("bad_param", "first channel message is not JSON") from None
+    obj = strictjson.loads(text)  # bad_message unless strict JSON
     if not isinstance(obj, dict) or obj.get("type") != "subscribe":
         raise TransportError("bad_param", 'first channel message must be {"type":"subscribe"}')
     unknown = sorted(set(obj) - {"type", "after", "epoch"})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, ClassVar
 
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -28,6 +29,9 @@ from transports.errors import TransportError
 from transports.message import Frame
 from transports.server import ServerTransport, answer_client_frame, pump
 from transports.streams import MultiSubscription
+
+log = logging.getLogger("transports.websocket")
+CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
 
 
 class WebSocketTransport(ServerTransport):
@@ -119,6 +123,9 @@ class WebSocketTransport(ServerTransport):
         if ws.client_state != WebSocketState.CONNECTED or reason in ("client_gone",):
             return
         code = closing.ws_code(reason)
+        if reason in CLIENT_ERRORS:
+            client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+            log.warning("ws %s closed %d %s: bad client frame", client, code, reason)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1.0):
                 await ws.close(code, reason)
