@@ -84,6 +84,13 @@ def serve(
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://HOST:PORT/DB: named channels in Redis, shared by every node "
+            "(docs/scale.md). Default: this process only."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
@@ -111,6 +118,7 @@ def serve(
         # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
         # on another address; bound elsewhere, offer that interface's candidates too.
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+        engine_url=engine,
     )
     names = _transports(transports)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

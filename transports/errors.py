@@ -46,6 +46,7 @@ _KINDS = [
     ErrorKind("slow_consumer", 429, True, "the client's queue overflowed; resume from cursor"),
     ErrorKind("too_many_connections", 503, True, "connection limit reached"),
     ErrorKind("shutting_down", 503, True, "server is stopping; reconnect later"),
+    ErrorKind("not_ready", 503, True, "a backend the server needs is unreachable (see /readyz)"),
 ]
 KINDS: dict[str, ErrorKind] = {k.reason: k for k in _KINDS}
 

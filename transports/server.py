@@ -354,6 +354,11 @@ def create_app(
             loaded[name].ctx = c
         for t in c.transports.values():
             await t.startup()
+        if config.engine_url:
+            from transports.engine import open_engine
+
+            c.hub.engine = open_engine(config.engine_url)
+            await c.hub.engine.start(c.hub)
         c.ticker.start(c)
         log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
         try:
@@ -364,6 +369,8 @@ def create_app(
             c.hub.close()
             for t in reversed(list(c.transports.values())):
                 await t.shutdown()
+            if c.hub.engine is not None:
+                await c.hub.engine.close()
             await c.cancel_tasks()
 
     # Transports are constructed before the app so their routes can be mounted; the context
@@ -377,6 +384,10 @@ def create_app(
         Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
     ]
     routes.extend(channel_routes(ctx))
+    if config.engine_url:
+        from transports.engine.routes import engine_routes
+
+        routes.extend(engine_routes(ctx))
     for t in loaded.values():
         routes.extend(t.routes())
     routes.extend(extra_routes)
