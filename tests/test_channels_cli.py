@@ -54,7 +54,7 @@ def test_follow_two_channels_and_publish(make_server: Callable[..., LiveServer])
                     "publish",
                     transport,
                     server.url,
-                    '{"hello": "%s"}' % channel,
+                    json.dumps({"hello": channel}),
                     "--channel",
                     channel,
                     "--id",
