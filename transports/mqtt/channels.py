@@ -31,10 +31,10 @@ from paho.mqtt.properties import Properties
 from transports import codec
 from transports.auth import ANONYMOUS
 from transports.client import ConnectionLost
+from transports.errors import from_response
 from transports.message import Control, Cursor, Frame
 from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop
 from transports.publishing import ACK_TIMEOUT, answer, new_id, with_retries
-from transports.sse.client import _error
 
 if TYPE_CHECKING:
     from transports.mqtt.client import MQTTSubscriber
@@ -150,7 +150,7 @@ async def _backfill(
             params["epoch"] = epoch
         response = await http.get(sub.replay_url, params=params)
         if response.status_code != 200:
-            raise _error(response)
+            raise from_response(response)
         body = response.json()
         if first:
             first = False
