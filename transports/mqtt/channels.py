@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 
 from transports import codec
 from transports.auth import ANONYMOUS
+from transports.channels import DEFAULT
 from transports.client import ConnectionLost
 from transports.errors import from_response
 from transports.message import Control, Cursor, Frame
@@ -102,6 +103,9 @@ class _Connection:
 async def stream_channels(
     sub: MQTTSubscriber, cursors: Mapping[str, Cursor | None]
 ) -> AsyncIterator[Frame]:
+    if DEFAULT in cursors:
+        # Its messages live at <prefix>/<topic> for any topic: follow it without channels=.
+        raise ValueError("over MQTT the default channel is followed as the single stream")
     prefix = sub.prefix
     topics = {f"{prefix}/{name}": name for name in cursors}
     metas = {meta_topic(prefix, name): name for name in cursors}
