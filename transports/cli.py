@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from transports import channels_cli
 from transports.config import ServerConfig
 from transports.lab import cli as lab_cli
 from transports.lab import fault_cli
@@ -154,13 +155,23 @@ def follow(
     count: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
     idle_timeout: Annotated[float, typer.Option(help="Watchdog: dead after N s silent.")] = 30.0,
     quiet: Annotated[bool, typer.Option(help="Print events only, not each message.")] = False,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(help="Follow this channel (repeat for several; default: the feed)."),
+    ] = None,
 ) -> None:
-    """Follow the feed over one transport; print messages and connection events."""
-    asyncio.run(_follow(transport, url, after, count, idle_timeout, quiet))
+    """Follow the feed (or channels) over one transport; print messages and events."""
+    asyncio.run(_follow(transport, url, after, count, idle_timeout, quiet, channel or None))
 
 
 async def _follow(
-    transport: str, url: str, after: int | None, count: int | None, idle_timeout: float, quiet: bool
+    transport: str,
+    url: str,
+    after: int | None,
+    count: int | None,
+    idle_timeout: float,
+    quiet: bool,
+    channels: list[str] | None = None,
 ) -> None:
     from transports.client import Delivered, FollowStats
     from transports.client import follow as follow_feed
@@ -169,7 +180,7 @@ async def _follow(
     sub = await subscriber(transport, url)
     stats = FollowStats()
     t0 = time.monotonic()
-    events = follow_feed(sub, after, idle_timeout=idle_timeout, stats=stats)
+    events = follow_feed(sub, after, channels=channels, idle_timeout=idle_timeout, stats=stats)
     try:
         async with contextlib.aclosing(events):
             async for event in events:
@@ -178,8 +189,9 @@ async def _follow(
                     if not quiet:
                         m = event.message
                         latency = (event.received_at - m.sent_at) * 1000
+                        where = f"channel={m.channel} " if m.channel else ""
                         console.print(
-                            f"{stamp} seq={m.seq} topic={m.topic} "
+                            f"{stamp} {where}seq={m.seq} topic={m.topic} "
                             f"latency={latency:.1f}ms data={_short(m.data)}",
                             highlight=False,
                         )
@@ -202,6 +214,7 @@ def _short(data: object, limit: int = 80) -> str:
 
 
 fault_cli.register(app)
+channels_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 
