@@ -80,7 +80,7 @@ class RedisServer:
 
 HAPROXY_CFG = """\
 global
-    maxconn 20000
+    maxconn 8000
 defaults
     mode http
     timeout connect 2s
@@ -94,7 +94,11 @@ frontend lab
     default_backend nodes
 backend nodes
     balance roundrobin
-    option httpchk GET /readyz
+    # HTTP/1.1 with a Host header: the nodes refuse requests without one (DNS-rebinding
+    # defence), which HAProxy's default HTTP/1.0 check would be.
+    option httpchk
+    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
+    http-check expect status 200
     default-server inter 500ms fall 2 rise 2
 {servers}
 """
