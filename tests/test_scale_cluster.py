@@ -129,4 +129,5 @@ async def test_sigkill_a_node_clients_resume_on_the_other_through_the_balancer(
         assert got.stats.duplicates == 0, name
         assert got.stats.gaps == 0, name
     reconnected = {name for name, task in followers if task.result().stats.connects >= 2}
-    assert reconnected >= {"ws", "sse", "poll"}, "a client of each transport met the kill"
+    # Long polls need not reconnect: HAProxy re-dispatches a request the dead node refused.
+    assert reconnected >= {"ws", "sse"}, "the victim's streaming clients met the kill"

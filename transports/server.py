@@ -352,13 +352,13 @@ def create_app(
             c.stats[name] = TransportStats()
             c.transports[name] = loaded[name]
             loaded[name].ctx = c
-        for t in c.transports.values():
-            await t.startup()
-        if config.engine_url:
+        if config.engine_url:  # before the transports: the MQTT bridge elects through it
             from transports.engine import open_engine
 
             c.hub.engine = open_engine(config.engine_url)
             await c.hub.engine.start(c.hub)
+        for t in c.transports.values():
+            await t.startup()
         c.ticker.start(c)
         log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
         try:

@@ -85,15 +85,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return redis.call('INCR', KEYS[2])
 """
 
-# KEYS: position, fencing counter. ARGV: token, seq. Writes the bridge's position only while
-# the token is the newest one (a paused old leader cannot move it back), returns 1 if written.
+# KEYS: position, fencing counter. ARGV: token, "EPOCH:SEQ". Writes the bridge's position
+# only while the token is the newest one (a paused old leader cannot move it), 1 if written.
 FENCED_SET = """
 if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then
   return 0
 end
-local old = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[2]) > old then
-  redis.call('SET', KEYS[1], ARGV[2])
-end
+redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
