@@ -52,7 +52,7 @@ class LeaderGate:
         self.ttl = ttl
         self.lock_key = f"{engine.prefix}:{name}:leader"
         self.fence_key = f"{engine.prefix}:{name}:fence"
-        self.token = 0  # > 0 while this node leads
+        self.token = 0  # > 0 while this node leads; it then follows every channel
         self.became_leader_at: float | None = None
         self.elected = asyncio.Event()
         self.on_elected: list[Callable[[], None]] = []
@@ -100,6 +100,7 @@ class LeaderGate:
                     log.warning("MQTT bridge leader lock not renewed (%s)", type(exc).__name__)
             if token and not self.leader:
                 self.token, self.became_leader_at = token, time.time()
+                self.engine.follow_all = True
                 log.info("this node now bridges MQTT (fencing token %d)", token)
                 self.elected.set()
                 for callback in self.on_elected:
@@ -111,6 +112,7 @@ class LeaderGate:
 
     def _step_down(self) -> None:
         self.token = 0
+        self.engine.follow_all = False
         self.elected.clear()
         for sub in list(self._subs):
             sub.close("closed")
@@ -143,8 +145,8 @@ class LeaderGate:
             raw = await self.engine.redis.get(self.engine.key(name or "default", "mqtt"))
         except Exception:
             raw = None
-        if raw is None:
-            return feed.last_seq  # nobody bridged this channel before: from now on
+        if raw is None:  # never bridged: the window before now (a new channel: all of it)
+            return max(0, feed.last_seq - window)
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         epoch, _, seq = text.partition(":")
         if epoch != feed.epoch:

@@ -95,6 +95,7 @@ class RedisEngine:
         self.node = secrets.token_hex(4)  # tells this node's own presence frames apart
         self.fanout = f"{prefix}:fanout"
         self.connected = False  # the fan-out subscription is live
+        self.follow_all = False  # open every channel seen in the fan-out (the MQTT leader)
         self.stats = {"applied": 0, "filled": 0, "resets": 0, "reconnects": 0, "skipped": 0}
         self._state: dict[str, _State] = {}
         self._hub: Hub | None = None
@@ -290,9 +291,14 @@ class RedisEngine:
             self._presence_frame(rest)
             return
         name_b, epoch_b, seq_b, body = rest.split(b"\n", 3)
-        state = self._state.get(name_b.decode())
+        name = name_b.decode()
+        state = self._state.get(name)
         if state is not None:
             await self._offer(state, (epoch_b.decode(), int(seq_b), body))
+        elif self.follow_all and self._hub is not None:
+            # The elected MQTT bridge carries every channel, not only those open here.
+            with contextlib.suppress(TransportError):
+                await self.open(self._hub.channel(name))  # the snapshot holds this message
 
     async def _offer(self, state: _State, item: tuple[str, int, bytes] | None) -> None:
         if state.busy:
