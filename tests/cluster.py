@@ -99,7 +99,8 @@ backend nodes
     option httpchk
     http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
-    default-server inter 500ms fall 2 rise 2
+    timeout check 2s
+    default-server inter 1s fall 3 rise 2
 {servers}
 """
 

@@ -20,6 +20,7 @@ from transports import channels_cli
 from transports.config import ServerConfig
 from transports.lab import cli as lab_cli
 from transports.lab import fault_cli
+from transports.lab.load import cli as load_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -85,6 +86,13 @@ def serve(
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Declare a channel namespace NAME[:publish,presence,history=N,...] "
+            "(repeatable; docs/scale.md)."
+        ),
+    ] = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -121,6 +129,13 @@ def serve(
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
         engine_url=engine,
     )
+    if namespace:
+        from transports.namespace_option import parse_namespace
+
+        try:
+            cfg.namespaces.update(parse_namespace(spec) for spec in namespace)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--namespace") from None
     names = _transports(transports)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     console.print(
@@ -215,6 +230,7 @@ def _short(data: object, limit: int = 80) -> str:
 
 fault_cli.register(app)
 channels_cli.register(app)
+load_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 
