@@ -14,23 +14,32 @@ Settings and why (``mosquitto.conf(5)`` of Mosquitto 2.0):
   session; beyond it Mosquitto drops messages (the client sees a seq jump and reports a gap).
 - ``allow_anonymous true``: a lab broker on loopback.
 
-Privileges: run as root, Mosquitto drops to user ``mosquitto`` after reading its config. We
-keep that privilege drop (a network daemon need not run as root) and instead ``chown`` the
-state directory to that user so it can write its persistence file; the log goes to stderr,
-which we redirect into a file we opened before the drop. Run as anyone else, Mosquitto stays
-that user and the directory is already theirs.
+Privileges: run as root, we start Mosquitto as user ``mosquitto`` (a network daemon need not
+run as root) and ``chown`` the state directory to that user so it can write its persistence
+file; the log goes to stderr, which we redirect into a file we opened before the drop. Run
+as anyone else, Mosquitto stays that user and the directory is already theirs.
+
+Lifetime: the broker must not outlive us however we die (a SIGKILLed ``serve`` used to leave
+it running, holding its port and directory). The child asks the kernel for SIGTERM when its
+parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux; SIGTERM so Mosquitto still saves its
+persistence file). The kernel clears that setting when a process changes its user ID
+(``prctl(2)``), so we drop privileges ourselves *before* setting it, instead of letting
+Mosquitto drop them after reading its config. The signal follows the death of the *thread*
+that started the child: brokers are started from the event loop's thread, which outlives them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +55,19 @@ DEFAULTS: dict[str, Any] = {
     "autosave_interval": 10,
     "persistent_client_expiration": "1h",
 }
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Looked up before any fork: the child only calls it (no dlopen between fork and exec).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(parent: int) -> None:
+    """``preexec_fn``: SIGTERM this child when its parent dies; exit if it already has."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died between fork() and prctl()
+        os._exit(1)
 
 
 class MosquittoBroker(Broker):
@@ -112,33 +134,41 @@ class MosquittoBroker(Broker):
             ]
         return "\n".join(lines) + "\n"
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> dict[str, Any]:
+        """Write the config; return the Popen arguments that drop privileges (as root)."""
         data = self.state_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text())
-        if os.geteuid() == 0:
-            try:
-                user = pwd.getpwnam("mosquitto")
-            except KeyError:
-                # No unprivileged user to drop to: say so in the config, stay root.
-                with self.config_path.open("a") as f:
-                    f.write("user root\n")
-                return
-            for path in (self.state_dir, data, *data.iterdir()):
-                os.chown(path, user.pw_uid, user.pw_gid)
+        if os.geteuid() != 0:
+            return {}
+        try:
+            user = pwd.getpwnam("mosquitto")
+        except KeyError:
+            # No unprivileged user to drop to: say so in the config, stay root.
+            with self.config_path.open("a") as f:
+                f.write("user root\n")
+            return {}
+        for path in (self.state_dir, data, *data.iterdir()):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
     async def start(self, timeout: float = 10.0) -> None:
         if self.running:
             return
-        self._prepare()
+        drop = self._prepare()
         self._log = self.log_path.open("ab")
+        parent = os.getpid()
         # Popen returns at once (fork+exec); the exit is awaited by polling in _exited().
+        # Privileges are dropped (user=, group=) before preexec_fn runs (CPython's
+        # _posixsubprocess order), so the death signal survives; see the module docstring.
         self.process = subprocess.Popen(  # noqa: ASYNC220
             [self.executable, "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
             start_new_session=True,  # a Ctrl-C in the terminal goes to us, we stop it cleanly
+            preexec_fn=lambda: die_with_parent(parent),
+            **drop,
         )
         try:
             await wait_for_port(self.host, self.port, timeout, alive=lambda: self.running)
