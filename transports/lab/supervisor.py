@@ -211,7 +211,7 @@ class Supervisor:
         await broker.start()
         self.broker = broker
         # The apps use it as an external broker, so a server restart leaves it running.
-        self.config.mqtt_url = broker.url + ("" if broker.mqtt5 else "?protocol=3.1.1")
+        self.config.mqtt_url = broker.bridge_url  # with the bridge's credentials
         log.info("MQTT broker %s on %s (kept across server restarts)", broker.kind, broker.url)
 
     def _broker_url(self) -> str | None:

@@ -12,7 +12,12 @@ Settings and why (``mosquitto.conf(5)`` of Mosquitto 2.0):
   ``autosave_interval`` seconds; a SIGKILL loses what changed since the last save).
 - ``max_queued_messages``: per-client bound on messages queued for an offline or slow
   session; beyond it Mosquitto drops messages (the client sees a seq jump and reports a gap).
-- ``allow_anonymous true``: a lab broker on loopback.
+- ``allow_anonymous true`` with an ``acl_file``: anyone may connect and *read* the feed
+  topics (``<prefix>/#``), nobody anonymous may write anything; only the bridge's generated
+  user (``password_file``, hashed by ``mosquitto_passwd``) may publish to ``<prefix>/#``.
+  Without that, any client could forge messages (a seq far ahead, a retained ``_meta``
+  epoch) that every MQTT follower would believe. A refused QoS 1 publish is acknowledged
+  with reason code 0x87 "Not authorized" (MQTT 5 §3.4.2.1); QoS 0 ones are dropped.
 
 Privileges: run as root, we start Mosquitto as user ``mosquitto`` (a network daemon need not
 run as root) and ``chown`` the state directory to that user so it can write its persistence
@@ -36,6 +41,7 @@ import ctypes
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -81,9 +87,14 @@ class MosquittoBroker(Broker):
         port: int | None = None,
         persistence: bool = True,
         state_dir: str | None = None,
+        prefix: str = "transport-lab",
         **limits: Any,
     ) -> None:
         self.executable = executable
+        self.prefix = prefix
+        # Kept for the broker's lifetime, so a restart (same port) keeps the bridge working.
+        self._bridge_user = ("transport-lab-bridge", secrets.token_urlsafe(24))
+        self.credentials = self._bridge_user
         self.port = port or free_port()
         self.persistence = persistence
         self.limits = {**DEFAULTS, **limits}
@@ -114,6 +125,8 @@ class MosquittoBroker(Broker):
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            f"password_file {self.state_dir / 'passwd'}",
+            f"acl_file {self.state_dir / 'acl'}",
             "set_tcp_nodelay true",
             f"max_queued_messages {lim['max_queued_messages']}",
             f"max_inflight_messages {lim['max_inflight_messages']}",
@@ -134,11 +147,37 @@ class MosquittoBroker(Broker):
             ]
         return "\n".join(lines) + "\n"
 
+    def acl_text(self) -> str:
+        user, _ = self._bridge_user
+        return (
+            "# Anonymous clients (the lines before the first 'user'): read the feed only.\n"
+            f"topic read {self.prefix}/#\n"
+            f"user {user}\n"
+            f"topic readwrite {self.prefix}/#\n"
+        )
+
+    def _write_passwords(self) -> None:
+        """The bridge's user, hashed by Mosquitto's own tool (``-U`` hashes a plain
+        ``user:password`` file in place, so the password is never on a command line)."""
+        path = self.state_dir / "passwd"
+        user, password = self._bridge_user
+        path.write_text(f"{user}:{password}\n")
+        path.chmod(0o600)
+        tool = shutil.which("mosquitto_passwd") or str(
+            Path(self.executable).parent.parent / "bin" / "mosquitto_passwd"
+        )
+        try:
+            subprocess.run([tool, "-U", str(path)], check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise BrokerError(f"mosquitto_passwd failed ({exc}); it ships with Mosquitto") from None
+
     def _prepare(self) -> dict[str, Any]:
         """Write the config; return the Popen arguments that drop privileges (as root)."""
         data = self.state_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text())
+        (self.state_dir / "acl").write_text(self.acl_text())
+        self._write_passwords()
         if os.geteuid() != 0:
             return {}
         try:
@@ -148,7 +187,8 @@ class MosquittoBroker(Broker):
             with self.config_path.open("a") as f:
                 f.write("user root\n")
             return {}
-        for path in (self.state_dir, data, *data.iterdir()):
+        owned = (self.state_dir, data, *data.iterdir(), self.state_dir / "passwd")
+        for path in (*owned, self.state_dir / "acl"):
             os.chown(path, user.pw_uid, user.pw_gid)
         return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
