@@ -40,7 +40,10 @@ class ServerConfig:
     webrtc_stun: list[str] = field(default_factory=list)  # e.g. ["stun:stun.example.org:3478"]
     webrtc_max_peers: int = 100  # concurrent peers; more -> 503 too_many_connections
     webrtc_ping_interval: float = 5.0  # app-level {"type":"ping"} on the channel
-    webrtc_open_timeout: float = 10.0  # answer -> subscribe message, else the peer is closed
+    webrtc_open_timeout: float = 5.0  # answer -> subscribe message, else the peer is closed
+    # Offers from one IP not yet subscribed (signalling, ICE/DTLS, waiting for the cursor);
+    # more -> 503 too_many_connections, so one client cannot fill every peer slot.
+    webrtc_max_pending_per_ip: int = 10
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)

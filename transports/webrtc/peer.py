@@ -67,8 +67,12 @@ def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
 class Peer:
     """Server side of one client's WebRTC connection (see the module docstring)."""
 
-    def __init__(self, transport: WebRTCTransport, pc: RTCPeerConnection, client: str) -> None:
+    def __init__(
+        self, transport: WebRTCTransport, pc: RTCPeerConnection, client: str, ip: str = "?"
+    ) -> None:
         self.transport = transport
+        self.ip = ip
+        self.subscribed = False  # pending until the client's subscribe message is accepted
         self.ctx = transport.ctx
         self.pc = pc
         self.client = client
@@ -135,7 +139,7 @@ class Peer:
                 reason = error.reason
                 return
             stats.opened()
-            opened = True
+            opened = self.subscribed = True
             tasks = [
                 asyncio.ensure_future(pump(sub, self._send_frame, stats)),
                 asyncio.ensure_future(self._read()),
