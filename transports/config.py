@@ -20,6 +20,12 @@ class ServerConfig:
     sse_ping_interval: float = 15.0  # comment heartbeat
     sse_retry_ms: int = 1000  # `retry:` sent to EventSource clients
     send_timeout: float = 10.0  # a reader frozen this long is disconnected
+    # Every HTTP connection (see protocols.py): request head bounds and deadline (slowloris),
+    # and a fixed kernel send buffer so a frozen reader is noticed after KBs, not MBs.
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    send_buffer_bytes: int = 32 * 1024
     # Long polling
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
