@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import require
-from transports.live import free_port
+from transports.netutil import free_port
 
 
 @pytest.fixture

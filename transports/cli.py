@@ -16,9 +16,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from transports.config import ServerConfig
+from transports.chaos import experiments_cli, fault_cli
+from transports.config import DEFAULTS, ServerConfig
 from transports.lab import cli as lab_cli
-from transports.lab import fault_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -42,21 +42,27 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     rate: Annotated[float, typer.Option(help="Demo publisher messages/s (0 = off).")] = 5.0,
-    payload_bytes: Annotated[int, typer.Option(help="Demo message data size.")] = 64,
+    payload_bytes: Annotated[int, typer.Option(help="Demo message data size.")] = (
+        DEFAULTS.payload_bytes
+    ),
     transports: Annotated[str, typer.Option(help="Comma-separated transports.")] = ",".join(ALL),
     history: Annotated[
         str | None,
         typer.Option(help="memory://?capacity=N (default) or sqlite:///file.db?capacity=N"),
     ] = None,
-    queue_size: Annotated[int, typer.Option(help="Per-subscriber queue bound.")] = 1024,
-    ws_compression: Annotated[bool, typer.Option(help="Offer permessage-deflate.")] = False,
+    queue_size: Annotated[int, typer.Option(help="Per-subscriber queue bound.")] = (
+        DEFAULTS.queue_size
+    ),
+    ws_compression: Annotated[bool, typer.Option(help="Offer permessage-deflate.")] = (
+        DEFAULTS.ws_compression
+    ),
     mqtt_url: Annotated[
         str | None,
         typer.Option(
             help="External broker mqtt://host:port; default: a managed Mosquitto, else amqtt."
         ),
     ] = None,
-    broker: Annotated[str, typer.Option(help="auto | mosquitto | amqtt")] = "auto",
+    broker: Annotated[str, typer.Option(help="auto | mosquitto | amqtt")] = DEFAULTS.broker,
     allow_origin: Annotated[
         list[str] | None, typer.Option(help="Extra allowed Origin (repeatable).")
     ] = None,
@@ -81,7 +87,7 @@ def serve(
         ws_compression=ws_compression,
         mqtt_url=mqtt_url,
         broker=broker,
-        allowed_origins=list(allow_origin or []),
+        allowed_origins=tuple(allow_origin or ()),
         # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
         # on another address; bound elsewhere, offer that interface's candidates too.
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
@@ -94,7 +100,7 @@ def serve(
     try:
         if faults:
             # The fault proxies outlive the server, which can be restarted from the page.
-            from transports.lab.supervisor import Supervisor
+            from transports.chaos.supervisor import Supervisor
 
             asyncio.run(Supervisor(host, port, names, cfg).run())
         else:
@@ -161,6 +167,7 @@ def _short(data: object, limit: int = 80) -> str:
 
 
 fault_cli.register(app)
+experiments_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 

@@ -20,13 +20,10 @@ import uvicorn
 from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
 from transports.message import Message
+from transports.netutil import free_port
 from transports.server import ServerContext, create_app
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+__all__ = ["LiveServer", "Server", "free_port", "uvicorn_config"]
 
 
 def uvicorn_config(

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
@@ -30,14 +30,26 @@ from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
 from transports.params import parse_epoch
-from transports.server import answer_client_frame, pump
-
-if TYPE_CHECKING:
-    from transports.webrtc.server import WebRTCTransport
+from transports.server import ServerContext, answer_client_frame, pump
+from transports.webrtc import LABEL
 
 log = logging.getLogger("transports.webrtc")
 
-LABEL = "feed"
+
+class PeerOwner(Protocol):
+    """What a peer needs of the transport that made it (``server.WebRTCTransport``); a
+    protocol so this module does not import the one that imports it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ctx(self) -> ServerContext: ...
+
+    @property
+    def peers(self) -> set[Peer]: ...
+
+
 # Reasons worth telling the client in a close frame before the peer goes away.
 TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "too_large"}
 
@@ -71,7 +83,7 @@ def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
 class Peer:
     """Server side of one client's WebRTC connection (see the module docstring)."""
 
-    def __init__(self, transport: WebRTCTransport, pc: RTCPeerConnection, client: str) -> None:
+    def __init__(self, transport: PeerOwner, pc: RTCPeerConnection, client: str) -> None:
         self.transport = transport
         self.ctx = transport.ctx
         self.pc = pc

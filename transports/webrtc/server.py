@@ -35,8 +35,8 @@ from starlette.routing import BaseRoute, Route
 
 from transports.errors import TransportError
 from transports.server import ServerTransport, error_response
-from transports.webrtc import ice
-from transports.webrtc.peer import LABEL, Peer
+from transports.webrtc import LABEL, ice
+from transports.webrtc.peer import Peer
 
 log = logging.getLogger("transports.webrtc")
 
