@@ -21,14 +21,19 @@ def chaos(
     scenarios: Annotated[str, typer.Option(help="Comma-separated scenarios, or 'all'.")] = "all",
     rate: Annotated[float, typer.Option(help="Messages/s published during a run.")] = 20.0,
     heartbeat: Annotated[float, typer.Option(help="Client heartbeat interval, s.")] = 1.0,
-    output: Annotated[str | None, typer.Option(help="Write the scoreboard CSV here.")] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Write the scoreboard CSV to this file.")
+    ] = None,
+    output: Annotated[str | None, typer.Option("--output", hidden=True)] = None,
 ) -> None:
     """Run fault scenarios against a local lab server and print the scoreboard."""
+    output = out or output  # --output: the option's earlier name, still accepted
     import asyncio
 
     from transports.chaos.chaos import SCENARIOS, run_scoreboard, scoreboard_table
+    from transports.lab.cli import transport_names
 
-    names = [t.strip() for t in transports.split(",") if t.strip()]
+    names = transport_names(transports)
     chosen = list(SCENARIOS) if scenarios == "all" else [s.strip() for s in scenarios.split(",")]
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
@@ -56,9 +61,16 @@ def heartbeats(
     import asyncio
 
     from transports.chaos.heartbeat import sweep
+    from transports.cli_errors import fail
+    from transports.lab.cli import transport_names
 
-    names = [t.strip() for t in transports.split(",") if t.strip()]
-    hs = [float(h) for h in intervals.split(",")]
+    names = transport_names(transports)
+    try:
+        hs = [float(h) for h in intervals.split(",")]
+    except ValueError:
+        fail(f"--intervals must be numbers separated by commas, got {intervals!r}")
+    if not hs or any(not 0 < h <= 60 for h in hs):
+        fail("--intervals must each be within (0, 60] s")
     with console.status("heartbeat sweep"):
         beats = asyncio.run(sweep(names, hs))
     table = Table(title="Blackhole detection vs heartbeat interval (idle connection)")

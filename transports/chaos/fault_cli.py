@@ -33,17 +33,22 @@ def fault(
 
     import httpx
 
+    from transports.cli_errors import fail
+    from transports.clients import CLIENTS
+
     base = url.rstrip("/") + "/api/faults"
-    if transport is not None and action is None:
-        raise typer.BadParameter("give an action: cut, blackhole, latency or restore")
+    if transport is not None and transport not in (*CLIENTS, "server"):
+        fail(f"unknown transport {transport!r}; choose from {', '.join(CLIENTS)} or server")
+    actions = ("cut", "blackhole", "latency", "restore")
+    if transport not in (None, "server") and action not in actions:
+        fail("give an action: cut, blackhole, latency or restore")
     with httpx.Client(timeout=10) as http:
         if transport == "server":
             if action != "restart":
                 raise typer.BadParameter("the server's only action is 'restart'")
             r = http.post(f"{base}/server/restart")
             if r.status_code != 202:
-                console.print(f"[red]{r.status_code}[/] {r.json()}")
-                raise typer.Exit(1)
+                fail(f"POST {base}/server/restart answered {r.status_code}: {r.text[:200]}")
             asked = r.json()
             console.print(f"restarting the server (epoch {asked['epoch']})")
             for _ in range(60):  # bounded: 30 s; the port refuses while the server restarts
@@ -60,9 +65,11 @@ def fault(
                     body["loss_pct"] = loss_pct
             r = http.post(f"{base}/{transport}", json=body)
             if r.status_code != 200:
-                console.print(f"[red]{r.status_code}[/] {r.json()}")
-                raise typer.Exit(1)
-        state = http.get(base).json()
+                fail(f"POST {base}/{transport} answered {r.status_code}: {r.text[:200]}")
+        r = http.get(base)
+        if r.status_code != 200:
+            fail(f"GET {base} answered {r.status_code}: is the server run with `serve --faults`?")
+        state = r.json()
     table = Table("transport", "url through the proxy", "active faults", "bytes up/down")
     for name, entry in state["transports"].items():
         active = ", ".join(_short(f) for f in entry["active"]) or "-"
