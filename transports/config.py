@@ -54,11 +54,16 @@ class ServerConfig:
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()
+    # Host names served besides the loopback names and the address a client connected to
+    # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
+    allowed_hosts: tuple[str, ...] = ()
+    # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         # Lists given by callers become tuples, so a frozen config cannot change under a
         # running server.
-        for name in ("webrtc_stun", "allowed_origins"):
+        for name in ("webrtc_stun", "allowed_origins", "allowed_hosts"):
             value = getattr(self, name)
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{name} must be a list of strings")
