@@ -186,7 +186,7 @@ async def test_mqtt_inbound_refusals(busy: LiveServer) -> None:
     anonymous = sub.publisher()  # the broker's ACL: anonymous clients write nothing
     impostor = sub.publisher("bob", "alice-pw")
     try:
-        with pytest.raises(Exception, match="not authori[sz]ed|refused"):
+        with pytest.raises(Exception, match=r"not authori[sz]ed|refused"):
             await impostor.publish("chat:x", 1)
         with pytest.raises(Exception, match="forbidden"):
             await pub.publish("ro:x", 1)
