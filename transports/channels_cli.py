@@ -4,8 +4,8 @@ Prints the ack (``{"type":"ack","channel","epoch","seq","id"}``) or the document
 A publish needs a named principal unless the namespace allows anonymous publishing: pass the
 server's admin token (``--token``, or ``TRANSPORT_LAB_TOKEN``; ``serve`` prints it), or for
 MQTT a broker user and its password (``--user``/``--password``, one of
-``ServerConfig.mqtt_users``), which the broker's ACL lets write its own inbound topic only. Follow channels with
-``transport-lab follow <transport> URL --channel a --channel b``.
+``ServerConfig.mqtt_users``), which the broker's ACL lets write its own inbound topic only.
+Follow channels with ``transport-lab follow <transport> URL --channel a --channel b``.
 """
 
 from __future__ import annotations
