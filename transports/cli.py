@@ -84,6 +84,10 @@ def serve(
             "printed in the dashboard URL).",
         ),
     ] = None,
+    mqtt_user: Annotated[
+        list[str] | None,
+        typer.Option(help="USER:PASSWORD the managed Mosquitto accepts, to publish (repeatable)."),
+    ] = None,
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
@@ -115,6 +119,7 @@ def serve(
             # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+            mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
         )
     except ValueError as exc:
         fail(str(exc))
@@ -140,6 +145,13 @@ def serve(
             Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a graceful shutdown
+
+
+def _user_password(value: str) -> tuple[str, str]:
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError(f"--mqtt-user takes USER:PASSWORD, got {value[:40]!r}")
+    return user, password
 
 
 @app.command()
