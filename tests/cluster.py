@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import require_executable
-from transports.live import free_port
+from transports.netutil import free_port
 
 
 def wait_port(

@@ -182,9 +182,12 @@ async def test_websocket_publish_and_subscribe_refusals(busy: LiveServer) -> Non
 
 async def test_mqtt_inbound_refusals(busy: LiveServer) -> None:
     sub: Any = await subscriber("mqtt", busy.url)
-    pub = sub.publisher(user="alice")
-    anonymous = sub.publisher()
+    pub = sub.publisher("alice", "alice-pw")
+    anonymous = sub.publisher()  # the broker's ACL: anonymous clients write nothing
+    impostor = sub.publisher("bob", "alice-pw")
     try:
+        with pytest.raises(Exception, match=r"not authori[sz]ed|refused"):
+            await impostor.publish("chat:x", 1)
         with pytest.raises(Exception, match="forbidden"):
             await pub.publish("ro:x", 1)
         with pytest.raises(Exception, match="unauthorized"):
@@ -197,5 +200,6 @@ async def test_mqtt_inbound_refusals(busy: LiveServer) -> None:
     finally:
         await pub.close()
         await anonymous.close()
+        await impostor.close()
     assert ack["seq"] == 1
     assert stored(busy, "chat:x") == 0
