@@ -75,7 +75,8 @@ async def post(http: httpx.AsyncClient, node: Served, token: str, i: int) -> dic
 async def test_mqtt_bridge_leader_failover(tmp_path: Path, broker: MosquittoBroker) -> None:
     redis = RedisServer(tmp_path / "redis").start()
     token = secrets.token_urlsafe(16)
-    args = ["--engine", redis.url, "--mqtt-url", broker.url, "--transports", "ws,mqtt"]
+    # The bridge user's URL: the broker lets only that user write the feed topics.
+    args = ["--engine", redis.url, "--mqtt-url", broker.bridge_url, "--transports", "ws,mqtt"]
     args += ["--rate", "0", "--admin-token", token]
     http = httpx.AsyncClient(timeout=10)
     try:
