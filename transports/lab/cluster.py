@@ -1,5 +1,6 @@
-"""Real parts for the scale-out tests: a ``redis-server`` and an ``haproxy`` started by the
-test on free loopback ports, stopped by PID.
+"""A local scale-out layout: a ``redis-server`` and an ``haproxy`` on free loopback ports,
+started and stopped by PID (the tests and ``notebooks/07-scale-out.ipynb`` use it; the same
+layout by hand is in ``docs/scale.md``).
 
 :class:`RedisServer` runs with RDB snapshots off and AOF on or off (``aof=True`` writes
 ``appendonly.aof`` with ``appendfsync always``, so an acknowledged publish is on disk), and
@@ -11,13 +12,24 @@ checked with ``GET /readyz``), the layout ``docs/scale.md`` documents.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import require_executable
 from transports.netutil import free_port
+
+
+def executable(name: str) -> str:
+    """The path of a Debian-packaged daemon (often in /usr/sbin, off PATH), or ValueError."""
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
+    if path is None:
+        raise FileNotFoundError(f"{name} is not installed (apt-get install {name})")
+    return path
 
 
 def wait_port(
@@ -35,7 +47,7 @@ def wait_port(
 
 class RedisServer:
     def __init__(self, folder: Path, aof: bool = False) -> None:
-        self.binary = require_executable("redis-server")
+        self.binary = executable("redis-server")
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.aof = aof
@@ -109,7 +121,7 @@ class HAProxy:
     """``haproxy -f CFG`` in the foreground (``-db``), round robin over ``backends``."""
 
     def __init__(self, folder: Path, backends: list[int]) -> None:
-        self.binary = require_executable("haproxy")
+        self.binary = executable("haproxy")
         self.port = free_port()
         servers = "\n".join(
             f"    server node{i} 127.0.0.1:{port} check" for i, port in enumerate(backends)
