@@ -84,3 +84,13 @@ def test_load_command_against_two_nodes(make_server: MakeServer, tmp_path: Path)
     assert meta["publish"]["failed"] == 0
     timeline = read_csv(out / "load-timeline.csv")
     assert max(int(r["connected"]) for r in timeline) == 60
+
+
+def test_namespace_option() -> None:
+    from transports.namespace_option import parse_namespace
+
+    name, options = parse_namespace("load:publish,history=500")
+    assert (name, options.publish, options.presence, options.history) == ("load", True, False, 500)
+    for bad in ("Load", "x:bogus", "x:history=0", "x:publish=1"):
+        with pytest.raises(ValueError, match="namespace|option|history"):
+            parse_namespace(bad)
