@@ -92,5 +92,5 @@ def test_namespace_option() -> None:
     name, options = parse_namespace("load:publish,history=500")
     assert (name, options.publish, options.presence, options.history) == ("load", True, False, 500)
     for bad in ("Load", "x:bogus", "x:history=0", "x:publish=1"):
-        with pytest.raises(ValueError, match="namespace|option|history"):
+        with pytest.raises(ValueError, match=r"namespace|option|history"):
             parse_namespace(bad)
