@@ -26,6 +26,13 @@ class ServerConfig:
     max_headers: int = 100
     header_timeout: float = 10.0
     send_buffer_bytes: int = 32 * 1024
+    # Open connections per transport (ws, sse, poll, mqtt bridge), in all and per client IP
+    # (see limits.py); beyond: too_many_connections.
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 1000
+    # Frames a client may send (pings, bridged MQTT packets): a token bucket per connection.
+    client_frame_rate: float = 20.0
+    client_frame_burst: int = 40
     # Long polling
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
