@@ -88,9 +88,11 @@ async def test_connection_flood_from_one_ip_is_refused_503(make_server: MakeServ
     await legit.close()
     # Slots are given back: the flooding address may connect again.
     await asyncio.sleep(0.2)
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        async with http.stream("GET", "/sse?after=0") as again:
-            assert again.status_code == 200
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        http.stream("GET", "/sse?after=0") as again,
+    ):
+        assert again.status_code == 200
     assert server.ctx.stats["sse"].rejected == FLOOD - per_ip
 
 
