@@ -81,6 +81,24 @@ def serve(
             "printed in the dashboard URL).",
         ),
     ] = None,
+    max_connections: Annotated[
+        int, typer.Option(help="Open connections per transport.", min=1, max=1_000_000)
+    ] = 10_000,
+    max_connections_per_ip: Annotated[
+        int, typer.Option(help="Open connections per transport from one IP.", min=1)
+    ] = 1000,
+    client_frame_rate: Annotated[
+        float, typer.Option(help="Frames/s a client may send (burst: 2 s worth).", min=0)
+    ] = 20.0,
+    send_timeout: Annotated[
+        float, typer.Option(help="s a frozen reader may block writes.", min=0.1, max=3600)
+    ] = 10.0,
+    header_timeout: Annotated[
+        float, typer.Option(help="s to send a request head (slowloris).", min=0.1, max=3600)
+    ] = 10.0,
+    max_header_bytes: Annotated[
+        int, typer.Option(help="Largest request head.", min=1024, max=1024 * 1024)
+    ] = 16 * 1024,
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
@@ -106,6 +124,13 @@ def serve(
         broker=broker,
         allowed_origins=list(allow_origin or []),
         allowed_hosts=list(allow_host or []),
+        max_connections=max_connections,
+        max_connections_per_ip=max_connections_per_ip,
+        client_frame_rate=client_frame_rate,
+        client_frame_burst=max(1, round(client_frame_rate * 2)),
+        send_timeout=send_timeout,
+        header_timeout=header_timeout,
+        max_header_bytes=max_header_bytes,
         # Fixed here, so it stays valid across `--faults` server restarts.
         admin_token=admin_token or secrets.token_urlsafe(32),
         # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
