@@ -20,10 +20,10 @@ from tests.helpers import Collected, collect
 from transports.client import GapDetected
 from transports.clients import subscriber
 from transports.config import ServerConfig
-from transports.lab.proxy import FaultProxy
 from transports.live import LiveServer
 from transports.mqtt.client import MQTTSubscriber
 from transports.mqtt.mosquitto import MosquittoBroker
+from transports.netem.proxy import FaultProxy
 
 MakeServer = Callable[..., LiveServer]
 PREFIX = "transport-lab"

@@ -22,14 +22,11 @@ import uvicorn
 from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
 from transports.message import Message
+from transports.netutil import free_port
 from transports.protocols import protocol_classes
 from transports.server import ServerContext, create_app
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+__all__ = ["LiveServer", "Server", "free_port", "uvicorn_config"]
 
 
 class ClientErrorLog(logging.Filter):
@@ -117,7 +114,7 @@ class LiveServer:
         self.config = config or ServerConfig()
         # Fixed up front, so it survives restart() (a new app, a new context).
         if self.config.admin_token is None:
-            self.config.admin_token = secrets.token_urlsafe(32)
+            self.config = self.config.replace(admin_token=secrets.token_urlsafe(32))
         self.auth = auth
         self.host = host
         self.port = port or free_port(host)

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from transports.backoff import Backoff
 from transports.client import Delivered, FollowStats, GapDetected, follow
 from transports.config import ServerConfig
-from transports.lab.proxy import FaultProxy
 from transports.live import LiveServer
 from transports.mqtt.client import MQTTSubscriber
 from transports.mqtt.embedded import AmqttBroker
 from transports.mqtt.mosquitto import MosquittoBroker
+from transports.netem.proxy import FaultProxy
 
 FAST = Backoff(initial=0.05, maximum=0.5)
 

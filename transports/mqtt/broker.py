@@ -1,16 +1,10 @@
-"""Which MQTT broker the feed goes through: a managed Mosquitto, embedded amqtt, or external.
+"""What every MQTT broker the feed can go through has in common (:class:`Broker`), and the
+one the lab does not run itself (:class:`ExternalBroker`).
 
-:func:`open_broker` picks by :class:`~transports.config.ServerConfig`:
-
-- ``mqtt_url="mqtt://host:port"`` → :class:`ExternalBroker` (we only connect to it);
-- ``broker="mosquitto"`` → :class:`~transports.mqtt.mosquitto.MosquittoBroker`, a child
-  process on a free loopback port with a generated config;
-- ``broker="amqtt"`` → :class:`~transports.mqtt.embedded.AmqttBroker`, in-process, pure Python;
-- ``broker="auto"`` (default) → Mosquitto when the executable is installed, else amqtt, so
-  ``transport-lab serve`` works on a fresh machine.
-
-Every broker describes itself with :meth:`Broker.describe` (kind, URL, version, limits); the
-MQTT transport publishes that in ``/api/info`` so every result says which broker produced it.
+The managed kinds live in ``mosquitto.py`` and ``embedded.py``; which one a server uses is
+chosen in ``choose.py``. Every broker describes itself with :meth:`Broker.describe` (kind,
+URL, version, limits); the MQTT transport publishes that in ``/api/info`` so every result
+says which broker produced it.
 
 Credentials: the feed's topics may be written only by the bridge. A managed Mosquitto has a
 generated bridge user (:attr:`Broker.credentials`); :attr:`Broker.bridge_url` is the URL with
@@ -21,15 +15,8 @@ one (``mqtt_url``), and :class:`ExternalBroker` reads them back from such a URL.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import socket
-import time
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
-
-from transports.config import ServerConfig
 
 
 class BrokerError(RuntimeError):
@@ -115,55 +102,3 @@ class ExternalBroker(Broker):
             "version": "unknown",
             "limits": "set by the external broker's own configuration",
         }
-
-
-def mosquitto_path() -> str | None:
-    """The Mosquitto executable (Debian installs it in /usr/sbin, often not on PATH)."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
-
-
-def open_broker(config: ServerConfig) -> Broker:
-    """The broker ``config`` asks for (not started yet: call ``await broker.start()``)."""
-    if config.mqtt_url:
-        return ExternalBroker(config.mqtt_url)
-    choice = config.broker
-    if choice not in ("auto", "mosquitto", "amqtt"):
-        raise BrokerError(f"broker must be auto, mosquitto or amqtt, got {choice!r}")
-    if choice in ("auto", "mosquitto"):
-        path = mosquitto_path()
-        if path is not None:
-            from transports.mqtt.mosquitto import MosquittoBroker
-
-            return MosquittoBroker(executable=path, prefix=config.mqtt_prefix)
-        if choice == "mosquitto":
-            raise BrokerError("broker='mosquitto' but the mosquitto executable is not installed")
-    from transports.mqtt.embedded import AmqttBroker
-
-    return AmqttBroker()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_for_port(host: str, port: int, timeout: float, alive: Any = lambda: True) -> None:
-    """Wait until ``host:port`` accepts TCP connections (or ``alive()`` turns false)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            if not alive():
-                raise BrokerError(f"broker process exited before listening on {port}") from None
-            if time.monotonic() > deadline:
-                raise BrokerError(f"nothing listens on {host}:{port} after {timeout}s") from None
-            await asyncio.sleep(0.02)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return

@@ -184,7 +184,13 @@ class MQTTSubscriber:
                         # the broker's inflight window (unacked until delivered): waiting
                         # for the hello would deadlock. The server's /api/info says the same.
                         hello = self._info_hello
-            yield Control("hello", {"epoch": hello["epoch"], "last_seq": hello["last_seq"]})
+            # The retained hello's last_seq is from when the bridge connected; /api/info,
+            # read just before connecting, says where the feed is now (as WS/SSE/poll/WebRTC
+            # hellos do).
+            last_seq = hello["last_seq"]
+            if self._info_hello is not None and self._info_hello["epoch"] == hello["epoch"]:
+                last_seq = max(int(last_seq or 0), int(self._info_hello["last_seq"]))
+            yield Control("hello", {"epoch": hello["epoch"], "last_seq": last_seq})
             current = str(hello["epoch"])
             last = after
             replay_epoch: str | None = None

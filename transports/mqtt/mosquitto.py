@@ -50,7 +50,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from transports.mqtt.broker import Broker, BrokerError, free_port, wait_for_port
+from transports.mqtt.broker import Broker, BrokerError
+from transports.netutil import NotListening, free_port, wait_for_port
 
 log = logging.getLogger("transports.mqtt.mosquitto")
 
@@ -212,7 +213,7 @@ class MosquittoBroker(Broker):
         )
         try:
             await wait_for_port(self.host, self.port, timeout, alive=lambda: self.running)
-        except BrokerError as exc:
+        except NotListening as exc:
             await self.stop()
             raise BrokerError(f"{exc}; log: {self.log_tail()}") from None
         log.info("mosquitto %s pid %s on %s", self.version, self.pid, self.url)

@@ -37,8 +37,8 @@ from starlette.routing import BaseRoute, Route
 from transports import strictjson
 from transports.errors import TransportError
 from transports.server import ServerTransport, error_response, read_body
-from transports.webrtc import ice
-from transports.webrtc.peer import LABEL, Peer
+from transports.webrtc import LABEL, ice
+from transports.webrtc.peer import Peer
 
 log = logging.getLogger("transports.webrtc")
 
