@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from transports import tls_cli
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
@@ -102,6 +104,12 @@ def serve(
     max_header_bytes: Annotated[
         int, typer.Option(help="Largest request head.", min=1024, max=1024 * 1024)
     ] = DEFAULTS.max_header_bytes,
+    tls: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve https/wss with DIR/cert.pem and DIR/key.pem (transport-lab certs)."
+        ),
+    ] = None,
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
@@ -140,18 +148,26 @@ def serve(
             # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+            tls_certfile=str(tls / "cert.pem") if tls else None,
+            tls_keyfile=str(tls / "key.pem") if tls else None,
         )
     except ValueError as exc:
         fail(str(exc))
+    if tls is not None and not (tls / "cert.pem").exists():
+        fail(f"no {tls}/cert.pem: make it with `transport-lab certs {tls}`")
+    if tls is not None and faults:
+        fail("--tls with --faults is not supported (the fault lab's proxies speak http)")
     names = _transports(transports)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    scheme = "https" if tls else "http"
     console.print(
-        f"[bold]Transport Lab[/] on [cyan]http://{netloc}/[/] ({', '.join(names)}; {rate:g} msg/s)"
+        f"[bold]Transport Lab[/] on [cyan]{scheme}://{netloc}/[/] "
+        f"({', '.join(names)}; {rate:g} msg/s)"
     )
     # Like Jupyter: the dashboard takes the admin token from the URL fragment (never sent to
     # the server in a request line or logged), keeps it for the tab and drops it from the bar.
     console.print(
-        f"Dashboard (admin): http://{netloc}/#token={cfg.admin_token}",
+        f"Dashboard (admin): {scheme}://{netloc}/#token={cfg.admin_token}",
         highlight=False,
         soft_wrap=True,
     )
@@ -182,6 +198,10 @@ def follow(
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON object per line (for scripts).")
     ] = False,
+    cafile: Annotated[
+        Path | None,
+        typer.Option(help="Trust this CA (e.g. certs/ca.pem) for https/wss; default: system CAs."),
+    ] = None,
 ) -> None:
     """Follow the feed over one transport; print messages and connection events.
 
@@ -196,6 +216,14 @@ def follow(
         fail(f"unknown transport {transport!r}; choose from {', '.join(CLIENTS)}")
     if not url.startswith(("http://", "https://")):
         fail(f"URL must start with http:// or https://, got {url!r}")
+    if cafile is not None:
+        import os
+
+        from transports.tls import CAFILE_ENV
+
+        if not cafile.exists():
+            fail(f"no CA file {cafile}")
+        os.environ[CAFILE_ENV] = str(cafile)  # every client's verifying context (tls.py)
     view = FollowView(json_lines=json_lines, quiet=quiet)
     # Ctrl-C ends the run; the summary is what the user wants to see then.
     with contextlib.suppress(KeyboardInterrupt):
@@ -224,6 +252,7 @@ async def _follow(
 
 fault_cli.register(app)
 experiments_cli.register(app)
+tls_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 

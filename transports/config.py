@@ -75,6 +75,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
     admin_token: str | None = None
+    # TLS (https/wss on the same port), e.g. from `transport-lab certs` (see tls.py).
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
 
     def __post_init__(self) -> None:
         # Lists given by callers become tuples, so a frozen config cannot change under a
