@@ -44,3 +44,10 @@ class ServerConfig:
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)
+    # Operations (docs/operations.md): /metrics on its own loopback port instead of the
+    # admin-only /metrics route; the traffic log of every message in and out (payloads too
+    # only when traffic_payload is set).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    traffic_log: bool = False
+    traffic_payload: bool = False

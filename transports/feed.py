@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +151,8 @@ class Feed:
         # Replaced on every publish: long polls wait on "the next publish after now".
         self._published = asyncio.Event()
         self._closed = False
+        # Told of every new subscription (the server ties it to its connection record).
+        self.on_subscribe: Callable[[Subscription], None] | None = None
 
     @property
     def epoch(self) -> str:
@@ -221,6 +223,8 @@ class Feed:
         sub = Subscription(self, head, replay_next, self.last_seq, queue_size or self.queue_size)
         self._subs.add(sub)
         self.stats.subscribed += 1
+        if self.on_subscribe is not None:
+            self.on_subscribe(sub)
         return sub
 
     def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:

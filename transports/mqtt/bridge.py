@@ -144,6 +144,11 @@ class FeedBridge:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def inflight(self) -> int:
+        """QoS 1 publishes sent and not yet acknowledged."""
+        return self._inflight
+
     # ---- publishing -----------------------------------------------------------------------
     def publish_meta(self) -> None:
         if self._client is None:
@@ -168,7 +173,7 @@ class FeedBridge:
             self.counters["dropped"] += 1
             return
         self.counters["published"] += 1
-        self.stats.sent(len(text.encode()))
+        self.stats.sent(len(text.encode()), frame=message)
 
     async def _run(self) -> None:
         after = self.feed.last_seq

@@ -91,7 +91,7 @@ class SSETransport(ServerTransport):
                     event = ServerSentEvent(data=text, id=str(frame.seq), retry=retry, sep=SEP)
                 else:
                     event = ServerSentEvent(data=text, event=frame.type, retry=retry, sep=SEP)
-                stats.sent(size)
+                stats.sent(size, 1, frame)
                 yield event
             reason = sub.closed_reason or "closed"
             if reason != "closed":

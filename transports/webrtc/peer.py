@@ -133,7 +133,7 @@ class Peer:
                 after, epoch = parse_subscribe(first)
                 sub = self._sub = self.ctx.feed.subscribe(after, epoch)
             except TransportError as error:
-                stats.rejected += 1
+                stats.refuse(error.reason)
                 log.warning("webrtc %s rejected %s: %s", self.client, error.reason, error.detail)
                 self._tell(error.reason)
                 reason = error.reason
