@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import secrets
 import time
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from rich.console import Console
 from transports.config import ServerConfig
 from transports.lab import cli as lab_cli
 from transports.lab import fault_cli
+from transports.ops import cli as ops_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -64,15 +65,26 @@ def serve(
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+    log_format: Annotated[str, typer.Option(help="text | json (one object per line).")] = "text",
+    traffic_log: Annotated[
+        bool, typer.Option(help="Log every message in and out (size, seq, channel, lag).")
+    ] = False,
+    traffic_payload: Annotated[
+        bool, typer.Option(help="Include payloads in the traffic log.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this loopback port, without auth.")
+    ] = None,
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
 
     from transports.app import build_app
     from transports.live import Server, uvicorn_config
+    from transports.ops import logformat
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("--log-format must be text or json")
+    logformat.setup(log_format, log_level)
     cfg = ServerConfig(
         history_url=history,
         queue_size=queue_size,
@@ -85,11 +97,19 @@ def serve(
         # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
         # on another address; bound elsewhere, offer that interface's candidates too.
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+        traffic_log=traffic_log or traffic_payload,
+        traffic_payload=traffic_payload,
+        metrics_port=metrics_port,
+        admin_token=secrets.token_urlsafe(24),
     )
     names = _transports(transports)
     console.print(
         f"[bold]Transport Lab[/] on [cyan]http://{host}:{port}/[/] "
         f"({', '.join(names)}; {rate:g} msg/s)"
+    )
+    # Like Jupyter's login link: on the terminal only, never in the log.
+    console.print(
+        f"Admin view: http://{host}:{port}/admin#token={cfg.admin_token}", highlight=False
     )
     try:
         if faults:
@@ -161,6 +181,7 @@ def _short(data: object, limit: int = 80) -> str:
 
 
 fault_cli.register(app)
+ops_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 

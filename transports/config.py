@@ -51,3 +51,5 @@ class ServerConfig:
     metrics_host: str = "127.0.0.1"
     traffic_log: bool = False
     traffic_payload: bool = False
+    # Bearer token granting the admin role; None: one is generated at start-up.
+    admin_token: str | None = None
