@@ -26,6 +26,7 @@ events to the asyncio loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -40,6 +41,12 @@ from transports.mqtt.pahoutil import feed_topic, meta_topic, new_client, stop_lo
 from transports.stats import TransportStats
 
 log = logging.getLogger("transports.mqtt.bridge")
+
+SYS_TOPICS = (
+    "$SYS/broker/clients/connected",
+    "$SYS/broker/publish/messages/sent",
+    "$SYS/broker/messages/sent",
+)
 
 
 class FeedBridge:
@@ -75,6 +82,9 @@ class FeedBridge:
         self._room = asyncio.Event()  # set when a publish may go out (connected, window open)
         self._inflight = 0
         self._task: asyncio.Task[None] | None = None
+        # The broker's own figures ($SYS tree, Mosquitto), reported by /metrics: MQTT
+        # clients connect to the broker, not to us.
+        self.broker_sys: dict[str, float] = {}
 
     # ---- paho thread → asyncio ------------------------------------------------------------
     def _on_connect(
@@ -82,6 +92,7 @@ class FeedBridge:
     ) -> None:
         if not rc.is_failure:
             assert self._loop is not None
+            client.subscribe([(topic, 0) for topic in SYS_TOPICS])
             self._loop.call_soon_threadsafe(self._connected_now)
 
     def _on_disconnect(
@@ -91,6 +102,11 @@ class FeedBridge:
         self._loop.call_soon_threadsafe(self._connected.clear)
         if rc.is_failure:
             log.warning("bridge lost the broker at %s: %s (paho reconnects)", self.broker.url, rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's thread; one dict store is atomic under the GIL.
+        with contextlib.suppress(ValueError):
+            self.broker_sys[msg.topic] = float(msg.payload)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any = None
@@ -116,6 +132,7 @@ class FeedBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.max_inflight_messages_set(self.window + 1)  # +1: the retained hello
         client.reconnect_delay_set(1, 4)
         client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive)

@@ -103,6 +103,9 @@ class MosquittoBroker(Broker):
             "log_type notice",
             "log_type information",
             "connection_messages true",
+            # $SYS/broker/... every 2 s (default 10): the bridge reads client and delivery
+            # counts from there for /metrics.
+            "sys_interval 2",
         ]
         if self.persistence:
             lines += [

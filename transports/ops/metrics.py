@@ -210,6 +210,21 @@ class ServerCollector(Collector):
                     "QoS 1 publishes awaiting PUBACK (bounded by the bridge window)",
                     bridge.inflight,
                 )
+                sys_ = bridge.broker_sys
+                clients = sys_.get("$SYS/broker/clients/connected")
+                if clients is not None:
+                    yield GaugeMetricFamily(
+                        f"{PREFIX}_mqtt_broker_clients",
+                        "Clients connected to the broker, the bridge included ($SYS)",
+                        clients,
+                    )
+                sent = sys_.get("$SYS/broker/publish/messages/sent")
+                if sent is not None:
+                    yield CounterMetricFamily(
+                        f"{PREFIX}_mqtt_broker_publish_sent",
+                        "PUBLISH packets the broker sent to its clients ($SYS)",
+                        sent,
+                    )
                 counters = bridge.counters
                 for key, doc in (
                     ("published", "Messages the bridge published to the broker"),
