@@ -102,3 +102,43 @@ scrape_configs:
             process.kill()
             process.wait(5)
         log.close()
+
+
+@contextlib.contextmanager
+def serve_split(
+    tmp: Path, *args: str, timeout: float = 30.0
+) -> Iterator[tuple[str, Any, Path, Path]]:
+    """``python -m transports serve`` in a child process with stdout (the banner) and stderr
+    (the log) in separate files; yields ``(url, process, stdout_path, stderr_path)``. Stops it
+    with SIGINT (graceful), then SIGKILL, by PID."""
+    import signal
+    import sys
+
+    port = free_port()
+    out_path, err_path = tmp / f"serve-{port}.out", tmp / f"serve-{port}.log"
+    cmd = [sys.executable, "-m", "transports", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        process = subprocess.Popen([*cmd, *args], stdout=out, stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited: {err_path.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not answer: {err_path.read_text()}")
+            time.sleep(0.1)
+        yield url, process, out_path, err_path
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGCONT)  # in case a test left it stopped
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)

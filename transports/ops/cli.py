@@ -62,16 +62,31 @@ def summarize(
     with file.open(encoding="utf-8", errors="replace") as lines:
         summary = run(lines)
     rows = summary.table()
-    table = Table(title=f"{file.name}: {summary.lines} lines")
-    if rows:
-        for key in rows[0]:
-            table.add_column(
-                key.replace("_", " "),
-                justify="left" if key in ("transport", "top_reasons") else "right",
-            )
+    groups = {
+        "Connections": (
+            "connects",
+            "disconnects",
+            "rejects",
+            "median_duration_s",
+            "max_duration_s",
+            "bytes",
+        ),
+        "Traffic (--traffic-log)": (
+            "messages_out",
+            "messages_in",
+            "mean_size_b",
+            "max_size_b",
+            "rate_per_s",
+        ),
+    }
+    for title, keys in groups.items():
+        table = Table(title=f"{title}: {file.name}")
+        table.add_column("transport")
+        for key in keys:
+            table.add_column(key.replace("_", " "), justify="right")
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
-    console.print(table)
+            table.add_row(row["transport"], *("" if row[k] is None else str(row[k]) for k in keys))
+        console.print(table)
     reasons = Table(title="Disconnect and reject reasons")
     for col in ("transport", "reason", "count"):
         reasons.add_column(col)

@@ -21,16 +21,25 @@ from pythonjsonlogger.json import JsonFormatter
 # `"authorization": "Bearer ..."` in dumped headers, and bare `Bearer ...` credentials
 # (RFC 6750 §2.1).
 _SECRET_PARAM = re.compile(
-    r"(?i)\b((?:access_|admin_|id_)?token|password|secret|api_key|apikey)=([^&#\s\"']+)"
+    r"(?i)\b((?:access_|admin_|id_)?token|password|secret|api_key|apikey)=([^&#\s\"'\\]+)"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-_AUTH_HEADER = re.compile(r"(?i)([\"']?(?:authorization|cookie)[\"']?\s*[:=]\s*[\"']?)[^\"',}\n]+")
+_AUTH_HEADER = re.compile(
+    r"(?i)([\"']?(?:authorization|cookie)[\"']?\s*[:=]\s*)"
+    r"(\"[^\"]*\"|'[^']*'|(?:[A-Za-z]+\s+)?[^\s,;}]+)"
+)
 REDACTED = "[REDACTED]"
+
+
+def _header(m: re.Match[str]) -> str:
+    value = m.group(2)
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{m.group(1)}{quote}{REDACTED}{quote}"
 
 
 def redact(text: str) -> str:
     """Replace credentials in ``text`` by ``[REDACTED]``."""
-    text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _AUTH_HEADER.sub(_header, text)
     text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
@@ -41,8 +50,20 @@ class RedactingText(logging.Formatter):
 
 
 class RedactingJson(JsonFormatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+    # Redacted field by field before serialising: rewriting the finished JSON text could
+    # cut through an escape sequence.
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {k: _redact_value(v) for k, v in log_data.items()}
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

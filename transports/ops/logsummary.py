@@ -51,7 +51,6 @@ class TransportSummary:
             "mean_size_b": round(statistics.fmean(out), 1) if out else None,
             "max_size_b": max(out) if out else None,
             "rate_per_s": round(len(out) / span, 2) if out and span > 0 else None,
-            "top_reasons": ", ".join(f"{r} {n}" for r, n in self.reasons.most_common(3)),
         }
 
 
