@@ -38,6 +38,7 @@ from transports.clients import server_info, subscriber
 log = logging.getLogger("transports.watch")
 
 HOOK_TIMEOUT = 10.0  # an --exec command or a webhook POST taking longer is abandoned
+STOP_TIMEOUT = 5.0
 CONDITIONS = ("silent", "refused", "latency")
 
 
@@ -194,7 +195,7 @@ class Watch:
         for name in names:
             self.states[name] = _State(now)
         self._event("watching", ",".join(names), silent_after=self.s.silent_after)
-        tasks = [asyncio.ensure_future(self._follow(n, info)) for n in names]
+        tasks = [asyncio.create_task(self._follow(n, info), name=f"watch-{n}") for n in names]
         tasks.append(asyncio.ensure_future(self._silence()))
         try:
             with contextlib.suppress(TimeoutError):
@@ -203,7 +204,10 @@ class Watch:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            for task in pending:  # a client stuck in its cleanup: say where, do not wait
+                log.warning("watch: %s did not stop in %s s", task.get_name(), STOP_TIMEOUT)
+                task.print_stack(file=sys.stderr)
             await self._drain_hooks()
         active = {n: sorted(s.active) for n, s in self.states.items() if s.active}
         self._event("summary", ",".join(names), alerts=self.alerts, active=active)
