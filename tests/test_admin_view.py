@@ -28,7 +28,7 @@ def test_admin_endpoints_need_the_token_and_json(make_server: MakeServer) -> Non
     assert httpx.post(url, json={"conn": "ws-1"}).status_code == 401
     headers = admin_headers(server)
     form = httpx.post(url, content=b"conn=ws-1", headers={**headers, "content-type": "text/plain"})
-    assert form.status_code == 400
+    assert form.status_code == 415
     missing = httpx.post(url, json={"conn": "ws-999"}, headers=headers)
     assert missing.status_code == 400
     assert missing.json()["error"] == "bad_param"

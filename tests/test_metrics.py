@@ -28,11 +28,11 @@ def test_metrics_need_the_admin_token(make_server: MakeServer) -> None:
     server = make_server()
     assert httpx.get(server.url + "/metrics").status_code == 401
     wrong = {"Authorization": "Bearer nope"}
-    assert httpx.get(server.url + "/metrics", headers=wrong).status_code == 403
+    assert httpx.get(server.url + "/metrics", headers=wrong).status_code == 401
     ok = httpx.get(server.url + "/metrics", headers=admin_headers(server))
     assert ok.status_code == 200
     assert ok.headers["content-type"].startswith("text/plain")
-    assert 'transportlab_admin_refusals_total{reason="unauthorized"} 1.0' in ok.text
+    assert 'transportlab_admin_refusals_total{reason="unauthorized"} 2.0' in ok.text
     assert 'transportlab_connections_open{transport="ws"} 0.0' in ok.text
 
 

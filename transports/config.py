@@ -51,5 +51,8 @@ class ServerConfig:
     metrics_host: str = "127.0.0.1"
     traffic_log: bool = False
     traffic_payload: bool = False
-    # Bearer token granting the admin role; None: one is generated at start-up.
+    # Host names served besides the loopback names and the address a client connected to
+    # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
+    allowed_hosts: list[str] = field(default_factory=list)
+    # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
     admin_token: str | None = None

@@ -16,9 +16,6 @@ Endpoints (all need ``Authorization: Bearer <admin token>``; POST bodies must be
 
 from __future__ import annotations
 
-import hmac
-import json
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,51 +32,26 @@ from transports.ops.metrics import CONTENT_TYPE
 if TYPE_CHECKING:
     from transports.server import ServerContext
 
+
+async def admin_json(ctx: ServerContext, request: Request) -> Any:
+    # Imported late: transports.server imports this module.
+    from transports.server import admin_json as strict_admin_json
+
+    return await strict_admin_json(ctx, request)
+
+
 STATIC = Path(__file__).parent.parent / "web" / "static"
 MAX_LISTED = 500
-MAX_BODY = 4096
 
 
 def admin_token(ctx: ServerContext) -> str:
-    """The token the admin role is granted for (the server's, else one made for this run)."""
-    token = getattr(ctx, "admin_token", None) or getattr(ctx.config, "admin_token", None)
-    if token:
-        return str(token)
-    if ctx.ops.admin_token is None:
-        ctx.ops.admin_token = secrets.token_urlsafe(24)
-    return ctx.ops.admin_token
+    """The bearer token that grants the admin role."""
+    return ctx.admin_token
 
 
 async def require_admin(ctx: ServerContext, conn: HTTPConnection) -> None:
-    """Raise ``unauthorized`` (no bearer token) or ``forbidden`` (wrong token).
-
-    The one admin check of the operations endpoints: the server-wide
-    ``ServerContext.require_admin`` takes over here when the server has one.
-    """
-    check = getattr(ctx, "require_admin", None)
-    if check is not None:
-        await check(conn)
-        return
-    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value:
-        raise TransportError("unauthorized", "admin endpoints need Authorization: Bearer <token>")
-    if not hmac.compare_digest(value.strip().encode(), admin_token(ctx).encode()):
-        raise TransportError("forbidden", "not the admin token")
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise TransportError("bad_param", "Content-Type must be application/json")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise TransportError("too_large", f"{len(body)} bytes > {MAX_BODY}")
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        raise TransportError("bad_param", "body is not JSON") from None
-    if not isinstance(obj, dict):
-        raise TransportError("bad_param", "body must be a JSON object")
-    return obj
+    """The one admin check of the operations endpoints (``unauthorized``/``forbidden``)."""
+    await ctx.require_admin(conn)
 
 
 def _error(ctx: ServerContext, request: Request, error: TransportError) -> Response:
@@ -119,10 +91,8 @@ def ops_routes(ctx: Callable[[], ServerContext], metrics_here: bool = True) -> l
     async def disconnect(request: Request) -> Response:
         c = ctx()
         try:
-            await require_admin(c, request)
-            obj = await _json_body(request)
-            conn_id = obj.get("conn")
-            if not isinstance(conn_id, str):
+            obj = await admin_json(c, request)
+            if not isinstance(obj, dict) or not isinstance(conn_id := obj.get("conn"), str):
                 raise TransportError("bad_param", 'body must be {"conn": "<connection id>"}')
             conn = c.ops.disconnect(conn_id)
         except TransportError as error:

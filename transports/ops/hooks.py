@@ -162,7 +162,6 @@ class Operations:
         self.connections: dict[str, Conn] = {}
         self.disconnects: deque[dict[str, Any]] = deque(maxlen=RECENT_DISCONNECTS)
         self.limiter = LogLimiter(conn_log)
-        self.admin_token: str | None = None  # see admin.admin_token
         self._ids = itertools.count(1)
 
     def hooks(self, transport: str) -> TransportHooks:
@@ -213,7 +212,7 @@ class Operations:
             },
         )
 
-    def published(self, source: str, message: Message, size: int, client: str) -> None:
+    def published(self, source: str, message: Message, client: str) -> None:
         """A message entered the feed (``POST /api/publish``; client publishes later)."""
         self.metrics.client_publishes.labels(source).inc()
         if self.traffic:
