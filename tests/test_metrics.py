@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from transports.live import LiveServer, free_port
 from transports.ops.admin import admin_token
 
 ALL = ("ws", "sse", "poll", "webrtc", "mqtt")
+GRAFANA = Path(__file__).parent.parent / "docs" / "grafana" / "transport-lab.json"
 MakeServer = Callable[..., LiveServer]
 
 
@@ -144,3 +147,18 @@ async def test_prometheus_sees_connections_and_deliveries_on_all_transports(
             10,
         )
         assert lag
+        # Every query of the committed Grafana dashboard is valid PromQL over these series.
+        dashboard = json.loads(GRAFANA.read_text())
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+        names = set()
+        for expr in exprs:
+            query = expr.replace("$job", ".*").replace("$__rate_interval", "5s")
+            prom.query(query)  # raises unless Prometheus accepts it
+            names |= set(re.findall(r"transportlab_\w+", expr))
+        exposed = server.ctx.ops.metrics.exposition().decode()
+        for name in names:
+            # A labelled family with no child yet has only its HELP/TYPE lines.
+            stem = re.sub(r"_(bucket|count|sum|total)$", "", name)
+            assert re.search(
+                rf"^(# TYPE )?{stem}(_bucket|_count|_sum|_total)?[{{ ]", exposed, re.M
+            ), name
