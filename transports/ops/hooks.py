@@ -184,7 +184,8 @@ class Operations:
         conn = CURRENT.get()
         if conn is not None and conn.sub is None:
             conn.sub = sub
-            replay = max(0, sub._replay_until - sub._replay_next + 1)
+            # How much history this subscription replays (private to the feed; read once).
+            replay = max(0, getattr(sub, "_replay_until", 0) - getattr(sub, "_replay_next", 1) + 1)
             if replay:
                 self.metrics.resumes.labels(conn.transport).inc()
                 self.metrics.replayed.labels(conn.transport).inc(replay)

@@ -13,7 +13,8 @@ A condition fires once when it starts and sends ``recovered`` when a message arr
 within the latency bound. Every event is one JSON line on stdout, is passed to ``--exec``
 (JSON on stdin and in ``$TRANSPORT_LAB_EVENT``) and POSTed to ``--webhook``. The exit code
 says how it went: 0 no alert, 1 alerts that all recovered, 2 an alert still active at exit.
-Runs are bounded by ``duration`` and ``max_alerts``.
+Runs are bounded by ``duration`` and ``max_alerts``; at most ``MAX_HOOKS`` deliveries to
+``--exec``/``--webhook`` run at once (more are dropped and logged).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ log = logging.getLogger("transports.watch")
 
 HOOK_TIMEOUT = 10.0  # an --exec command or a webhook POST taking longer is abandoned
 STOP_TIMEOUT = 5.0
+MAX_HOOKS = 8  # --exec / --webhook deliveries in flight at once
 CONDITIONS = ("silent", "refused", "latency")
 
 
@@ -69,6 +71,7 @@ class Watch:
         self.emit = emit or _print
         self.states: dict[str, _State] = {}
         self.alerts = 0
+        self.hooks_dropped = 0
         self._hooks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
 
@@ -99,6 +102,12 @@ class Watch:
                 )
 
     def _notify(self, event: dict[str, Any]) -> None:
+        if not (self.s.exec_cmd or self.s.webhook):
+            return
+        if len(self._hooks) >= MAX_HOOKS:  # a flapping feed must not fork without bound
+            self.hooks_dropped += 1
+            log.warning("%d hook deliveries still running; event not delivered", MAX_HOOKS)
+            return
         task = asyncio.ensure_future(self._deliver(event))
         self._hooks.add(task)
         task.add_done_callback(self._hooks.discard)
