@@ -13,8 +13,9 @@ A condition fires once when it starts and sends ``recovered`` when a message arr
 within the latency bound. Every event is one JSON line on stdout, is passed to ``--exec``
 (JSON on stdin and in ``$TRANSPORT_LAB_EVENT``) and POSTed to ``--webhook``. The exit code
 says how it went: 0 no alert, 1 alerts that all recovered, 2 an alert still active at exit.
-Runs are bounded by ``duration`` and ``max_alerts``; at most ``MAX_HOOKS`` deliveries to
-``--exec``/``--webhook`` run at once (more are dropped and logged).
+Runs are bounded by ``duration`` and ``max_alerts``; ``HOOK_WORKERS`` deliveries to
+``--exec``/``--webhook`` run at once, at most ``MAX_QUEUED`` events wait (more are dropped and
+logged).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ log = logging.getLogger("transports.watch")
 
 HOOK_TIMEOUT = 10.0  # an --exec command or a webhook POST taking longer is abandoned
 STOP_TIMEOUT = 5.0
-MAX_HOOKS = 8  # --exec / --webhook deliveries in flight at once
+HOOK_WORKERS = 4  # --exec / --webhook deliveries running at once
+MAX_QUEUED = 100  # events waiting for them; more are dropped
 CONDITIONS = ("silent", "refused", "latency")
 
 
@@ -72,7 +74,8 @@ class Watch:
         self.states: dict[str, _State] = {}
         self.alerts = 0
         self.hooks_dropped = 0
-        self._hooks: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_QUEUED)
+        self._workers: list[asyncio.Task[None]] = []
         self._done = asyncio.Event()
 
     # ---- events ----------------------------------------------------------------------------
@@ -104,13 +107,19 @@ class Watch:
     def _notify(self, event: dict[str, Any]) -> None:
         if not (self.s.exec_cmd or self.s.webhook):
             return
-        if len(self._hooks) >= MAX_HOOKS:  # a flapping feed must not fork without bound
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:  # a flapping feed must not queue or fork without bound
             self.hooks_dropped += 1
-            log.warning("%d hook deliveries still running; event not delivered", MAX_HOOKS)
-            return
-        task = asyncio.ensure_future(self._deliver(event))
-        self._hooks.add(task)
-        task.add_done_callback(self._hooks.discard)
+            log.warning("%d events waiting for --exec/--webhook; event dropped", MAX_QUEUED)
+
+    async def _hook_worker(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._deliver(event)
+            finally:
+                self._queue.task_done()
 
     async def _deliver(self, event: dict[str, Any]) -> None:
         body = json.dumps(event)
@@ -194,6 +203,7 @@ class Watch:
 
     async def run(self) -> int:
         """Watch until ``duration`` or ``max_alerts``; return the exit code."""
+        self._workers = [asyncio.ensure_future(self._hook_worker()) for _ in range(HOOK_WORKERS)]
         info = await self._info()
         if info is None:  # never answered within the duration
             await self._drain_hooks()
@@ -223,8 +233,13 @@ class Watch:
         return 2 if active else (1 if self.alerts else 0)
 
     async def _drain_hooks(self) -> None:
-        if self._hooks:
-            await asyncio.wait(list(self._hooks), timeout=HOOK_TIMEOUT)
+        """Let queued deliveries finish (bounded), then stop the workers."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2 * HOOK_TIMEOUT):
+                await self._queue.join()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def _info(self) -> dict[str, Any] | None:
         """``/api/info``, retried until it answers (raising ``refused`` meanwhile)."""
