@@ -23,6 +23,7 @@ class StatsHooks(Protocol):
     def opened(self) -> None: ...
     def ended(self, reason: str) -> None: ...
     def sent(self, nbytes: int, frames: Sequence[Frame]) -> None: ...
+    def sent_one(self, nbytes: int, frame: Frame) -> None: ...
 
 
 @dataclass(slots=True)
@@ -58,7 +59,10 @@ class TransportStats:
         self.frames_out += frames
         self.bytes_out += nbytes
         if self.hooks is not None:
-            self.hooks.sent(nbytes, (frame,) if frame is not None else ())
+            if frame is not None:
+                self.hooks.sent_one(nbytes, frame)
+            else:
+                self.hooks.sent(nbytes, ())
 
     def sent_batch(self, nbytes: int, batch: Sequence[Frame]) -> None:
         """Count one response carrying ``batch`` (long polling)."""

@@ -7,8 +7,8 @@ seams every transport already passes through, so no protocol handler carries log
   binds it to the connection's task through a context variable (asyncio copies the context
   into the tasks a handler starts, so the pump and the WebRTC peer task see it too);
 - :class:`~transports.stats.TransportStats` calls :class:`TransportHooks` on connect,
-  disconnect and every delivery (an attribute lookup, two additions and one histogram
-  observation per frame — no label lookups: the per-transport children are bound once);
+  disconnect and every delivery (a context-variable read, two additions and one histogram
+  observation per frame — no label lookups: each transport's histogram is bound once);
 - :meth:`ServerContext.reject` → :meth:`Operations.rejected`, rate-limited per
   (transport, reason) into a summary line (:class:`~.ratelimit.LogLimiter`).
 
@@ -95,7 +95,7 @@ class TransportHooks:
 
     def __init__(self, ops: Operations, transport: str) -> None:
         self.ops, self.transport = ops, transport
-        self.lag = ops.metrics.lag.labels(transport)
+        self.lag = ops.metrics.lag_for(transport)
         self.level = logging.DEBUG if transport in QUIET else logging.INFO
 
     def opened(self) -> None:
@@ -139,6 +139,18 @@ class TransportHooks:
             conn.bytes,
             extra={"event": "disconnect", **record},
         )
+
+    def sent_one(self, nbytes: int, frame: Frame) -> None:
+        """The per-delivery path (pump, SSE, the MQTT bridge): kept to the minimum."""
+        conn = CURRENT.get()
+        if conn is not None:
+            conn.bytes += nbytes
+            conn.frames += 1
+        if isinstance(frame, Message):
+            now = time.time()
+            self.lag.observe(now - frame.sent_at)
+            if self.ops.traffic:
+                self.ops.log_traffic("out", self.transport, conn, (frame,), now)
 
     def sent(self, nbytes: int, frames: Sequence[Frame]) -> None:
         conn = CURRENT.get()
