@@ -100,6 +100,12 @@ async def test_prometheus_sees_connections_and_deliveries_on_all_transports(
                 lambda v: v.get("poll", 0) >= 1,
                 20,
             )
+            await asyncio.to_thread(
+                prom.wait, "transportlab_webrtc_peers", lambda v: v and max(v.values()) >= 1, 10
+            )
+            await asyncio.to_thread(
+                prom.wait, "transportlab_mqtt_broker_up", lambda v: v and min(v.values()) == 1, 10
+            )
             stop.set()
             async with asyncio.timeout(30):
                 await asyncio.gather(*followers)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,7 +22,10 @@ import websockets
 from tests.helpers import collect
 from tests.ops_helpers import serve_split
 from transports.clients import subscriber
-from transports.ops.logformat import redact
+from transports.config import ServerConfig
+from transports.live import LiveServer
+from transports.ops.logformat import formatter, redact
+from transports.ops.ratelimit import LogLimiter
 
 SECRET = "s3cr3t-T0KEN-value"
 CONN_FIELDS = {"conn", "transport", "client", "principal", "channels"}
@@ -142,3 +147,47 @@ def test_json_log_of_a_busy_run(tmp_path: Path) -> None:
     assert "bad_cursor" in done.stdout
     for name in ("ws", "sse", "poll"):
         assert re.search(rf"│ {name}\s", done.stdout), done.stdout
+
+
+async def test_repeated_rejects_are_summarised_when_the_window_ends() -> None:
+    records: list[logging.LogRecord] = []
+    log = logging.getLogger("tests.ratelimit")
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    log.addHandler(handler)
+    try:
+        limiter = LogLimiter(log, burst=3, window=0.2)
+        for _ in range(8):
+            limiter.warn(("ws", "bad_param"), "rejected", extra={"event": "reject"})
+        assert len(records) == 3
+        await asyncio.sleep(0.4)  # the window's timer reports the rest
+        summary = records[-1]
+        assert summary.__dict__["event"] == "suppressed"
+        assert summary.__dict__["count"] == 5
+    finally:
+        log.removeHandler(handler)
+
+
+def test_traffic_log_has_payloads_only_when_asked(make_server: Callable[..., LiveServer]) -> None:
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.setFormatter(formatter("json"))
+    handler.emit = lambda record: lines.append(handler.format(record))  # type: ignore[method-assign]
+    traffic = logging.getLogger("transports.traffic")
+    traffic.addHandler(handler)
+    traffic.setLevel(logging.INFO)
+    try:
+        for payload in (False, True):
+            lines.clear()
+            server = make_server(config=ServerConfig(traffic_log=True, traffic_payload=payload))
+            body = {"data": {"note": f"token={SECRET}"}, "topic": "t"}
+            r = httpx.post(server.url + "/api/publish", json=body, headers=server.admin_headers)
+            assert r.status_code == 200
+            (record,) = [json.loads(x) for x in lines]
+            assert record["direction"] == "in"
+            assert record["transport"] == "http"
+            assert record["seq"] == 1
+            assert ("payload" in record) is payload
+            assert SECRET not in "".join(lines)
+    finally:
+        traffic.removeHandler(handler)
