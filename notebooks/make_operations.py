@@ -64,7 +64,7 @@ async def follower(name, counts):
 async def chaos():
     counts = {}
     async with Scraper(metrics_url, server.admin_headers, interval=0.25) as scraper:
-        tasks = [asyncio.ensure_future(follower(n, counts)) for n in NAMES for _ in range(3)]
+        tasks = [asyncio.create_task(follower(n, counts), name=f"{n}-{i}") for n in NAMES for i in range(3)]
         await asyncio.sleep(STEP)
         scraper.mark("admin disconnects every stream")
         for conn in list(server.ctx.ops.connections.values()):
@@ -90,7 +90,10 @@ async def chaos():
         await asyncio.sleep(STEP)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: a client stuck in its own cleanup must not hold the notebook.
+        _, stuck = await asyncio.wait(tasks, timeout=5)
+        if stuck:
+            print(f"{len(stuck)} clients did not stop within 5 s:", [t.get_name() for t in stuck])
         await asyncio.sleep(0.5)  # one more scrape after the clients left
     return scraper, counts
 
@@ -174,8 +177,9 @@ breaks things on purpose:
 
 1. **admin disconnect** of every stream (what `POST /api/admin/disconnect` does to one client);
 2. **slow consumers**: three WebSocket clients that never read, then a burst of 3000 messages of
-   2 kB — their bounded queues overflow and the server drops them (`slow_consumer`), while the
-   healthy clients see the burst as lag;
+   2 kB — their bounded queues (256 here) overflow and the server drops them (`slow_consumer`),
+   while the healthy clients see the burst as lag (a healthy client that falls more than 256
+   messages behind — on a busy machine it can — is dropped too, and resumes from history);
 3. **the MQTT broker is killed** and restarted (when Mosquitto is installed).
 
 Three clients per transport follow the feed with `follow()` throughout; they reconnect and resume
