@@ -26,7 +26,9 @@ from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, answer_client_frame, pump
 
 log = logging.getLogger("transports.websocket")
-CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
+CLIENT_ERRORS = frozenset(
+    {"bad_message", "bad_param", "too_large", "rate_limited"}
+)  # logged, one line each
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
 TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
@@ -68,6 +70,7 @@ class WebSocketTransport(ServerTransport):
         stats.opened()
         lock = asyncio.Lock()
         reason = "closed"
+        bucket = ctx.frame_bucket()
 
         async def send(frame: Frame, text: str) -> None:
             async with lock, asyncio.timeout(ctx.config.send_timeout):
@@ -81,7 +84,7 @@ class WebSocketTransport(ServerTransport):
                 if msg["type"] == "websocket.disconnect":
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes)
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
                 if pong is None:
                     return error or "bad_param"
                 async with lock:
