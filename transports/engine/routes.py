@@ -1,15 +1,13 @@
-"""HTTP endpoints served when an engine is configured.
+"""HTTP endpoints served when an engine is configured, and the engine's readiness check.
 
-- ``GET /readyz`` → ``200 {"status": "ready", "checks": {...}}`` or ``503 {"status":
-  "not_ready", "error": "not_ready", "failed": [...], "checks": {...}}``. Checks: ``feed``
-  (not draining) and ``engine`` (the fan-out subscription is live and Redis answers a PING
-  within 1 s). Anonymous, like any readiness probe; it reveals up/down only. A load balancer
-  uses it to take a node out while it cannot reach Redis (``docs/scale.md``).
+- ``GET /readyz`` (``transports/ops/health.py``) adds the check ``engine`` from
+  :func:`engine_check`: the fan-out subscription is live and Redis answers a PING within
+  1 s. A load balancer uses it to take a node out while it cannot reach Redis
+  (``docs/scale.md``).
 - ``GET /api/engine`` (admin token) → the engine's URL without password, node id and
   counters (messages applied from fan-out, filled from the stream, epoch resets, fan-out
   reconnects, seqs skipped because the stream was trimmed past them).
 
-:func:`engine_check` is the readiness hook other ``/readyz`` implementations call.
 """
 
 from __future__ import annotations
@@ -34,18 +32,6 @@ async def engine_check(ctx: ServerContext) -> dict[str, Any] | None:
 
 
 def engine_routes(ctx: Callable[[], ServerContext]) -> list[BaseRoute]:
-    async def readyz(request: Request) -> Response:
-        c = ctx()
-        checks: dict[str, dict[str, Any]] = {"feed": {"ok": not c.feed.draining}}
-        engine = await engine_check(c)
-        if engine is not None:
-            checks["engine"] = engine
-        failed = [name for name, check in checks.items() if not check["ok"]]
-        body: dict[str, Any] = {"status": "not_ready" if failed else "ready", "checks": checks}
-        if failed:
-            body.update(error="not_ready", failed=failed)
-        return JSONResponse(body, status_code=503 if failed else 200)
-
     async def info(request: Request) -> Response:
         from transports.server import refused
 
@@ -66,4 +52,4 @@ def engine_routes(ctx: Callable[[], ServerContext]) -> list[BaseRoute]:
             }
         )
 
-    return [Route("/readyz", readyz), Route("/api/engine", info)]
+    return [Route("/api/engine", info)]
