@@ -273,3 +273,33 @@ async def test_redis_unreachable_readyz_fails_publish_refused_streams_resume(
     assert got.seqs[ROOM] == [1, 2, 3, 4, 5, 6]
     assert [m.data["i"] for m in got.messages] == list(range(6))
     assert got.stats.connects == 1, "the stream stayed open through the outage"
+
+
+async def test_presence_join_and_leave_cross_nodes(
+    redis_server: RedisServer, make_server: MakeServer
+) -> None:
+    from websockets.asyncio.client import connect
+
+    from transports.client import Presence
+
+    a, b = nodes(make_server, redis_server.url, ("ws",))
+    sub = await subscriber("ws", a.url)
+    started = asyncio.Event()
+
+    def seen_leave(got: ChannelsCollected) -> bool:
+        return any(isinstance(e, Presence) and e.kind == "leave" for e in got.events)
+
+    task = asyncio.ensure_future(
+        collect_channels(sub, [ROOM], seen_leave, started=started, timeout=20)
+    )
+    await asyncio.wait_for(started.wait(), 15)
+    url = f"{b.ws_url}/ws?channel={ROOM}"
+    async with connect(url, additional_headers={"X-User": "bob"}) as ws:
+        await ws.recv()  # hello: bob is subscribed on node B
+        await asyncio.sleep(0.3)
+    got = await task
+    presence = [e for e in got.of(Presence) if isinstance(e, Presence)]
+    assert [(p.kind, p.user) for p in presence] == [
+        ("join", "bob"),
+        ("leave", "bob"),
+    ]

@@ -274,7 +274,10 @@ class RedisEngine:
                 while True:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None and msg["type"] == "message":
-                        await self._dispatch(msg["data"])
+                        try:
+                            await self._dispatch(msg["data"])
+                        except (ValueError, KeyError, TypeError) as exc:  # not ours: skip it
+                            log.warning("fan-out frame not understood: %s", exc)
             except (*FAILURES, TransportError) as exc:
                 if self.connected or attempt == 0:
                     log.warning("fan-out subscription lost (%s); retrying", type(exc).__name__)
@@ -374,7 +377,8 @@ class RedisEngine:
     async def _presence(self, kind: str, channel: Channel, client: str, user: str) -> None:
         key = self.key(channel.name, "presence")
         member = json.dumps({"client": client, "user": user})
-        frame = "\n".join(("P", channel.name, kind, client, user, self.node))
+        fields = {"c": channel.name, "k": kind, "id": client, "u": user, "n": self.node}
+        frame = "P\n" + json.dumps(fields)  # JSON: a user id may hold any character
         with contextlib.suppress(*FAILURES):  # presence is best effort; expiry cleans up
             async with self.redis.pipeline(transaction=False) as pipe:
                 if kind == "join":
@@ -385,7 +389,8 @@ class RedisEngine:
                 await pipe.execute()
 
     def _presence_frame(self, raw: bytes) -> None:
-        name, kind, client, user, node = raw.decode().split("\n")
+        obj = json.loads(raw)
+        name, kind, client, user, node = obj["c"], obj["k"], obj["id"], obj["u"], obj["n"]
         if node == self.node or self._hub is None:
             return
         channel = self._hub.find(name)
