@@ -18,6 +18,7 @@ from rich.console import Console
 
 from transports import channels_cli
 from transports.config import ServerConfig
+from transports.demo import cli as demo_cli
 from transports.lab import cli as lab_cli
 from transports.lab import fault_cli
 from transports.server import ALL
@@ -207,6 +208,7 @@ def _short(data: object, limit: int = 80) -> str:
 
 fault_cli.register(app)
 channels_cli.register(app)
+demo_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 
