@@ -96,7 +96,7 @@ function bar(root, options, pick) {
     set("state", client.state);
     root.querySelector('[data-k="state"]').className = `state ${client.state}`;
     const p50 = client.p50();
-    set("p50", p50 === null ? "–" : p50.toFixed(0));
+    set("p50", p50 === null ? "–" : p50.toFixed(1));
     set("bpm", s.received ? (s.bytes / s.received).toFixed(0) : "–");
     for (const k of ["received", "dups", "gaps", "reconnects"]) set(k, String(s[k]));
     set("who", who);
@@ -110,7 +110,7 @@ export async function startShell({ channels = [], on = {}, options = TRANSPORTS,
   localStorage.setItem("tl-demo-user", user);
   const [token, ends] = await Promise.all([personalToken(inviteToken, user).catch(() => null), endpoints()]);
   const role = roleOf(token ?? inviteToken);
-  const shell = { user, role, token, endpoints: ends, client: null, id: null, on, listeners: [] };
+  const shell = { user, role, token, endpoints: ends, client: null, id: null, on, listeners: [], channels };
   const render = bar(document.querySelector("#costbar"), options, (id) => shell.use(id));
 
   shell.use = (id) => {
@@ -130,7 +130,10 @@ export async function startShell({ channels = [], on = {}, options = TRANSPORTS,
       for (const [ch, cur] of old.cursors) client.cursors.set(ch, { ...cur });
       client.outbox = old.outbox;
     } else {
-      for (const ch of channels) client.cursors.set(ch.name ?? ch, ch.cursor === undefined ? { epoch: null, seq: 0 } : ch.cursor);
+      for (const ch of shell.channels) {
+        const cur = ch.cursor === undefined ? { seq: 0 } : ch.cursor; // null = live only
+        client.cursors.set(ch.name ?? ch, { epoch: cur?.epoch ?? null, seq: cur ? cur.seq : null });
+      }
     }
     shell.client = client;
     shell.id = opt.id;
