@@ -116,9 +116,14 @@ def stats(page: Page) -> dict[str, Any]:
 
 
 def assert_clean(page: Page) -> None:
-    """Nothing duplicated, nothing missing, no page error."""
+    """Nothing missing, no page error, and no duplicate from a transport that cannot
+    redeliver. MQTT can: its backfill after a reconnect overlaps the live stream by design
+    (and QoS 1 may redeliver); the client drops those by seq, so they are never shown twice
+    (the tests check what is shown separately)."""
     s = stats(page)
-    assert (s["dups"], s["missed"], s["gaps"]) == (0, 0, 0), s
+    assert (s["missed"], s["gaps"]) == (0, 0), s
+    if page.evaluate("() => demo.client.transport") != "mqtt":
+        assert s["dups"] == 0, s
     assert not page.errors, page.errors  # type: ignore[attr-defined]
 
 

@@ -65,7 +65,8 @@ def test_chat_across_transports_survives_a_cut_and_an_observer_reads_only(
     # the same message id again; the server stores it once.
     rig.fault("ws", "cut")
     rig.fault("ws", "restore")
-    wait_js(alice, "() => [...document.querySelectorAll('#log li.sent')].some(e => e.textContent.includes('during the cut'))", 25)
+    sent = "[...document.querySelectorAll('#log li.sent')].some(e => e.textContent.includes('cut'))"
+    wait_js(alice, f"() => {sent}", 25)
     wait_js(bob, "() => document.querySelector('#log').textContent.includes('during the cut')", 10)
     bob.wait_for_timeout(500)
     for page in (alice, bob):
@@ -76,8 +77,12 @@ def test_chat_across_transports_survives_a_cut_and_an_observer_reads_only(
     assert stats(alice)["reconnects"] >= 1
 
     # A read-only observer sees the room and cannot write: the input is off, the server says 403.
-    observer = open_demo(browser, rig, "chat", "poll", "watcher", role="observer", query="&room=workshop")
-    wait_js(observer, "() => document.querySelector('#log').textContent.includes('during the cut')", 10)
+    observer = open_demo(
+        browser, rig, "chat", "poll", "watcher", role="observer", query="&room=workshop"
+    )
+    wait_js(
+        observer, "() => document.querySelector('#log').textContent.includes('during the cut')", 10
+    )
     assert observer.is_disabled("#text")
     token = observer.evaluate("() => demo.token")
     r = httpx.post(
@@ -152,8 +157,14 @@ def test_scores_train_tunnel_replays_exactly_what_was_missed_or_says_how_many(
     before = a.evaluate("() => scores.seen['match-1'].at(-1)")
     last = rig.publish(
         "scores:match-1",
-        {"match": "match-1", "teams": ["Rovers", "United"], "minute": 45, "score": [1, 1],
-         "event": "minute", "text": "45'"},
+        {
+            "match": "match-1",
+            "teams": ["Rovers", "United"],
+            "minute": 45,
+            "score": [1, 1],
+            "event": "minute",
+            "text": "45'",
+        },
         count=60,
     )
     a.click("#tunnel")
@@ -161,7 +172,7 @@ def test_scores_train_tunnel_replays_exactly_what_was_missed_or_says_how_many(
     missed = a.evaluate("() => scores.state().catchUp.missed['match-1']")
     first = last - 30 + 1  # history keeps 30 per match; more may have been published since
     assert missed >= first - before - 1, (missed, first, before)
-    assert f"you missed {missed} updates" in a.inner_text("#caught")
+    assert f"you missed {missed} update" in a.inner_text("#caught")
     screenshot(a, "scores")
 
     rig.fault("mqtt", "cut")
@@ -183,7 +194,9 @@ def test_collab_editors_converge_across_transports_and_a_cut(rig: Rig, browser: 
     b.keyboard.press("End")
     b.keyboard.type("world")
     for page in (a, b):
-        wait_js(page, "() => collab.text().includes('Hello') && collab.text().includes('world')", 10)
+        wait_js(
+            page, "() => collab.text().includes('Hello') && collab.text().includes('world')", 10
+        )
     # Edits during a blackhole wait in the outbox, then merge.
     rig.fault("ws", "blackhole")
     a.evaluate("() => collab.type(' [typed in the tunnel]')")
@@ -197,7 +210,8 @@ def test_collab_editors_converge_across_transports_and_a_cut(rig: Rig, browser: 
     texts = {p.evaluate("() => collab.text()") for p in (a, b)}
     assert len(texts) == 1, texts
     text = texts.pop()
-    assert text.count("[typed in the tunnel]") == 1 and text.count("[typed outside]") == 1, text
+    assert text.count("[typed in the tunnel]") == 1, text
+    assert text.count("[typed outside]") == 1, text
     # The server's pycrdt copy converged too.
     assert rig.server.call(lambda: rig.demo.docs.text("doc:test")) == text
     # A newcomer gets the whole document from the snapshot.
@@ -206,4 +220,59 @@ def test_collab_editors_converge_across_transports_and_a_cut(rig: Rig, browser: 
     assert_clean(a)
     screenshot(a, "collab")
     for page in (a, b, c):
+        page.context.close()
+
+
+def bot_figures(page: Page, seconds: float) -> dict[str, float]:
+    """The bot cursor's updates over the last ``seconds``: count and the longest pause."""
+    out: dict[str, float] = page.evaluate(
+        "(ms) => { const f = cursors.figures(ms); return {count: f.count, stall: f.stall}; }",
+        seconds * 1000,
+    )
+    return out
+
+
+def test_cursors_move_and_unordered_webrtc_keeps_moving_under_loss(
+    rig: Rig, browser: Browser
+) -> None:
+    ordered = open_demo(browser, rig, "cursors", "webrtc", "ord")
+    unordered = open_demo(browser, rig, "cursors", "webrtc-u", "unord")
+    ws = open_demo(browser, rig, "cursors", "ws", "wsy")
+    # A cursor moved in one page is seen moving in the others.
+    ws.check("#auto")
+    positions = []
+    for _ in range(3):
+        unordered.wait_for_timeout(400)
+        positions.append(
+            unordered.evaluate(
+                "() => { const e = [...document.querySelectorAll('.cursor')]"
+                ".find(d => d.textContent === 'wsy');"
+                " return e ? e.style.left + ',' + e.style.top : null; }"
+            )
+        )
+    ws.uncheck("#auto")
+    assert None not in positions
+    assert len(set(positions)) == 3, positions
+
+    clean = {
+        name: bot_figures(p, 2) for name, p in (("ordered", ordered), ("unordered", unordered))
+    }
+    # 10 % loss on the WebRTC (UDP) path, both pages behind the same relay.
+    rig.fault("webrtc", "latency", latency_ms=20, jitter_ms=0, loss_pct=10)
+    try:
+        ordered.wait_for_timeout(8000)
+        lossy = {
+            name: bot_figures(p, 8) for name, p in (("ordered", ordered), ("unordered", unordered))
+        }
+    finally:
+        rig.fault("webrtc", "restore")
+    screenshot(unordered, "cursors")
+    print("bot cursor at 30 Hz, clean (2 s):", clean, "| 10 % loss (8 s):", lossy)
+    # Unordered, unreliable: about 90 % of the updates arrive, none is waited for.
+    assert lossy["unordered"]["count"] >= 0.6 * 30 * 8, lossy
+    assert lossy["unordered"]["stall"] < 600, lossy
+    # Ordered, reliable: a lost packet holds back every later one until it is retransmitted.
+    assert lossy["ordered"]["stall"] > 1.5 * lossy["unordered"]["stall"], lossy
+    assert unordered.evaluate("() => demo.client.stats.dups") == 0
+    for page in (ordered, unordered, ws):
         page.context.close()

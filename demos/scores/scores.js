@@ -45,9 +45,10 @@ function showCatchUp() {
   const parts = MATCHES.map((m) => {
     const missed = catchUp.missed[m] ?? 0;
     const got = catchUp.replayed[m] ?? 0;
+    const n = (k) => `${k} update${k === 1 ? "" : "s"}`;
     return missed
-      ? `${m}: you missed ${missed} updates (history no longer reaches back), then ${got} replayed`
-      : `${m}: ${got} updates replayed`;
+      ? `${m}: you missed ${n(missed)} (history no longer reaches back), then ${n(got)} replayed`
+      : `${m}: ${n(got)} replayed`;
   });
   const anyGap = MATCHES.some((m) => catchUp.missed[m]);
   $("#caught").hidden = false;
