@@ -134,3 +134,19 @@ async def test_presence_join_and_leave(transport: str, make_server: MakeServer) 
     presence = [e for e in got.of(Presence) if isinstance(e, Presence) and e.user == "bob"]
     assert [p.kind for p in presence] == ["join", "leave"]
     assert {p.channel for p in presence} == {"chat:a"}
+
+
+@pytest.mark.parametrize("name", ["ws", "sse", "poll", "webrtc"])
+async def test_default_channel_next_to_named_ones(name: str, make_server: MakeServer) -> None:
+    """The single feed is the channel ``default``; its frames carry no "channel" key."""
+    server = make_server(transports=(name,), config=channel_config(), auth=by_header)
+    await asyncio.to_thread(server.call, lambda: [server.ctx.feed.publish(i) for i in range(3)])
+    publish_on(server, "chat:a", 2)
+    sub = await subscriber(name, server.url, **options(name))
+
+    def done(got: ChannelsCollected) -> bool:
+        return len(got.messages) >= 5
+
+    got = await collect_channels(sub, ["default", "chat:a"], done)
+    assert got.seqs == {"default": [1, 2, 3], "chat:a": [1, 2]}
+    assert {m.channel for m in got.messages} == {"", "chat:a"}

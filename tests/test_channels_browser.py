@@ -14,6 +14,7 @@ from tests.conftest import UNIT, require_executable
 from tests.helpers import publish_on
 from tests.test_channels import by_header, channel_config
 from transports.app import build_app
+from transports.auth import ConnectionRequest, Principal
 from transports.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -89,3 +90,65 @@ def test_event_source_resumes_two_channels_by_last_event_id(
         for c in ("chat:a", "chat:b")
     }
     assert state["last"] == f"30.{epochs['chat:a']},21.{epochs['chat:b']}"
+
+
+async def by_query(request: ConnectionRequest) -> Principal:
+    """Browsers cannot set headers on a WebSocket: the page names itself in ``token=``."""
+    token = request.query.get("token") or request.headers.get("authorization", "")[7:]
+    return Principal(token or "anonymous")
+
+
+MODULE_JS = """async ([transport]) => {
+  const { Channels } = await import("/js/channels.js");
+  window.seen = {"chat:a": [], "chat:b": []};
+  window.hub = new Channels({ transport, token: "carol", onEvent: (e) => {
+    if (e.type === "message") window.seen[e.channel].push(e.message.seq);
+  }});
+  window.hub.subscribe("chat:a");
+  window.hub.subscribe("chat:b");
+}"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+def test_browser_module_follows_publishes_and_resumes(
+    transport: str, make_server: Callable[..., LiveServer]
+) -> None:
+    require_executable("chromium")
+    server = make_server(
+        ("ws", "sse"), config=channel_config(sse_retry_ms=200), auth=by_query, app_factory=build_app
+    )
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(server.url + "/api/info")
+        page.evaluate(MODULE_JS, [transport])
+        wait_until(page, "() => window.hub.stats.connects === 1", 10 * UNIT)
+        wait_until(
+            page,
+            "() => [...window.hub.cursors.values()].every(c => c !== null)",  # both hellos
+            10 * UNIT,
+        )
+        acks = page.evaluate(
+            "async () => [await window.hub.publish('chat:a', {n: 1}, 'p1'),"
+            " await window.hub.publish('chat:b', {n: 2}, 'p2')]"
+        )
+        assert [(a["channel"], a["seq"], a["id"]) for a in acks] == [
+            ("chat:a", 1, "p1"),
+            ("chat:b", 1, "p2"),
+        ]
+        wait_until(page, "() => window.seen['chat:b'].length === 1", 10 * UNIT)
+        assert cut_streams(server) == 1
+        publish_on(server, "chat:a", 4)  # while the page is away
+        publish_on(server, "chat:b", 4)
+        wait_until(page, "() => window.hub.stats.connects === 2", 10 * UNIT)
+        again = page.evaluate("async () => await window.hub.publish('chat:a', {n: 1}, 'p1')")
+        wait_until(
+            page,
+            "() => window.seen['chat:a'].length >= 5 && window.seen['chat:b'].length >= 5",
+            10 * UNIT,
+        )
+        seen = page.evaluate("() => window.seen")
+        stats = page.evaluate("() => window.hub.stats")
+        page.evaluate("() => window.hub.close()")
+    assert again == acks[0], "the same id again: the first ack, not a second message"
+    assert seen == {"chat:a": [1, 2, 3, 4, 5], "chat:b": [1, 2, 3, 4, 5]}
+    assert (stats["duplicates"], stats["gaps"]) == (0, 0)

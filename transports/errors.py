@@ -9,6 +9,7 @@ alike. ``retryable`` tells ``follow()`` whether reconnecting can help.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,21 @@ def from_status(status: int, reason: str | None = None, detail: str = "") -> Tra
         if kind.status == status:
             return TransportError(kind.reason, detail)
     raise ValueError(f"no documented error for status {status}")
+
+
+def from_response(response: Any) -> TransportError | Exception:
+    """The one client-side decoder of an HTTP error answer (an ``httpx.Response``):
+    ``{"error": reason, "detail": ...}`` with its status, as the documented error; an
+    answer that is not one of ours (e.g. a proxy's) becomes a retryable connection loss."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    reason = body.get("error") if isinstance(body, dict) else None
+    detail = str(body.get("detail", "")) if isinstance(body, dict) else str(response.text)[:200]
+    try:
+        return from_status(int(response.status_code), reason, detail)
+    except ValueError:
+        from transports.client import ConnectionLost
+
+        return ConnectionLost(f"HTTP {response.status_code}: {detail}")

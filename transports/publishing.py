@@ -28,7 +28,7 @@ import httpx
 
 from transports.backoff import Backoff
 from transports.client import is_retryable, transient
-from transports.errors import TransportError, from_status
+from transports.errors import TransportError, from_response, from_status
 
 transient(httpx.TransportError)
 
@@ -137,10 +137,9 @@ class HTTPPublisher:
 
         async def attempt() -> dict[str, Any]:
             response = await self._http.post(url, json=body)
-            reply = response.json()
             if response.status_code != 200:
-                raise from_status(response.status_code, reply.get("error"), reply.get("detail"))
-            return dict(reply)
+                raise from_response(response)
+            return dict(response.json())
 
         return answer(await with_retries(attempt))
 

@@ -13,9 +13,9 @@ import httpx
 
 from transports import codec
 from transports.channels import encode_token
+from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
 from transports.publishing import HTTPPublisher
-from transports.sse.client import _error
 
 
 class LongPollSubscriber:
@@ -60,7 +60,7 @@ class LongPollSubscriber:
                 query = httpx.QueryParams(tuple(params))
                 response = await client.get(self.url, params=query, headers=self.headers)
                 if response.status_code != 200:
-                    raise _error(response)
+                    raise from_response(response)
                 body = response.json()
                 if first:
                     first = False
@@ -91,7 +91,7 @@ class LongPollSubscriber:
                     params["limit"] = str(self.limit)
                 response = await client.get(self.url, params=params, headers=self.headers)
                 if response.status_code != 200:
-                    raise _error(response)
+                    raise from_response(response)
                 body = response.json()
                 if first:
                     first = False

@@ -117,11 +117,13 @@ class LongPollTransport(ServerTransport):
         reason = "served"
         try:
             if not frames and timeout > 0:
-                waits = [
+                waits: list[Coroutine[Any, Any, bool]] = [
                     c.feed.wait(cur.seq, timeout)
                     for (c, _), cur in zip(channels, cursors, strict=True)
                     if cur is not None
                 ]
+                if not waits:  # no channel named: the hold is just the timeout
+                    waits.append(asyncio.sleep(timeout, False))
                 if not await self._hold(request, waits):
                     reason = "client_gone"
                     return Response(status_code=204)

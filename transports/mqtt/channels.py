@@ -30,11 +30,12 @@ from paho.mqtt.properties import Properties
 
 from transports import codec
 from transports.auth import ANONYMOUS
+from transports.channels import DEFAULT
 from transports.client import ConnectionLost
+from transports.errors import from_response
 from transports.message import Control, Cursor, Frame
 from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop
 from transports.publishing import ACK_TIMEOUT, answer, new_id, with_retries
-from transports.sse.client import _error
 
 if TYPE_CHECKING:
     from transports.mqtt.client import MQTTSubscriber
@@ -102,6 +103,9 @@ class _Connection:
 async def stream_channels(
     sub: MQTTSubscriber, cursors: Mapping[str, Cursor | None]
 ) -> AsyncIterator[Frame]:
+    if DEFAULT in cursors:
+        # Its messages live at <prefix>/<topic> for any topic: follow it without channels=.
+        raise ValueError("over MQTT the default channel is followed as the single stream")
     prefix = sub.prefix
     topics = {f"{prefix}/{name}": name for name in cursors}
     metas = {meta_topic(prefix, name): name for name in cursors}
@@ -150,7 +154,7 @@ async def _backfill(
             params["epoch"] = epoch
         response = await http.get(sub.replay_url, params=params)
         if response.status_code != 200:
-            raise _error(response)
+            raise from_response(response)
         body = response.json()
         if first:
             first = False

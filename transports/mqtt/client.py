@@ -43,10 +43,10 @@ import paho.mqtt.client as mqtt
 
 from transports import codec
 from transports.client import ConnectionLost
+from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
 from transports.mqtt import channels
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
-from transports.sse.client import _error
 
 
 class MQTTSubscriber:
@@ -262,7 +262,7 @@ class MQTTSubscriber:
             params = {"after": str(after), "epoch": epoch, "limit": str(limit)}
             response = await http.get(self.replay_url, params=params, headers=self.headers)
             if response.status_code != 200:
-                raise _error(response)
+                raise from_response(response)
             frames = [codec.from_obj(obj) for obj in response.json()["messages"]]
             messages = [f for f in frames if isinstance(f, Message)]
             self.counters["backfilled"] += len(messages)

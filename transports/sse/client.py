@@ -13,7 +13,7 @@ import httpx
 
 from transports import codec
 from transports.channels import encode_token
-from transports.errors import TransportError, from_status
+from transports.errors import from_response
 from transports.message import Control, Cursor, Frame
 from transports.publishing import HTTPPublisher
 from transports.sse.wire import Comment, SSEParser
@@ -78,7 +78,7 @@ class SSESubscriber:
             ) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise _error(response)
+                    raise from_response(response)
                 parser = SSEParser()
                 async for chunk in response.aiter_raw():
                     for item in parser.feed(chunk):
@@ -90,11 +90,3 @@ class SSESubscriber:
         finally:
             if self._client is None:
                 await client.aclose()
-
-
-def _error(response: httpx.Response) -> TransportError:
-    try:
-        body = response.json()
-        return from_status(response.status_code, body.get("error"), str(body.get("detail", "")))
-    except (ValueError, AttributeError):
-        return from_status(response.status_code, None, response.text[:200])

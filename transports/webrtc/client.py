@@ -29,7 +29,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from transports import codec
 from transports.client import ConnectionLost
-from transports.errors import KINDS, TransportError, from_status
+from transports.errors import KINDS, TransportError, from_response
 from transports.message import Control, Cursor, Frame
 from transports.publishing import FrameLink, FramePublisher
 from transports.webrtc import ice
@@ -166,16 +166,7 @@ class WebRTCSubscriber:
             except httpx.TransportError as exc:
                 raise ConnectionLost(f"signalling failed: {exc!r}") from exc
         if response.status_code != 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            reason = body.get("error") if isinstance(body, dict) else None
-            detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
-            try:
-                raise from_status(response.status_code, reason, detail)
-            except ValueError:
-                raise ConnectionLost(f"signalling: HTTP {response.status_code}") from None
+            raise from_response(response)
         body = response.json()
         if not isinstance(body, dict) or body.get("type") != "answer":
             raise ConnectionLost("signalling: the server did not send an answer")
