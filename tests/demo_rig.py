@@ -1,7 +1,7 @@
 """A demo server with the fault lab in front, and helpers to drive demo pages in Chromium.
 
 One server per test module (browser tests are slow): every transport, the demo pages, the
-fault lab's proxies and UDP relay (``transports.lab.fault_api``), the demo's scripted
+fault lab's proxies and UDP relay (``transports.chaos.fault_api``), the demo's scripted
 publishers. Pages open with a writer or observer invite in the fragment, as the
 ``demo`` command prints them.
 """
@@ -20,11 +20,12 @@ from playwright.sync_api import Browser, Page
 
 from tests.browser import artifacts_dir
 from tests.conftest import UNIT, require_executable
+from transports.chaos.fault_api import FaultLab, install
 from transports.config import ServerConfig
 from transports.demo.app import Demo
 from transports.demo.scripts import Settings
-from transports.lab.fault_api import FaultLab, install
-from transports.live import LiveServer, free_port
+from transports.live import LiveServer
+from transports.netutil import free_port
 
 ALL = ("ws", "sse", "poll", "webrtc", "mqtt")
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "demos"
@@ -70,10 +71,13 @@ def demo_rig(host: str = "127.0.0.1", **settings: Any) -> Iterator[Rig]:
     require_executable("mosquitto")
     port = free_port(host)
     lab = FaultLab(host, port, list(ALL))
-    cfg = ServerConfig(rate=0.0, webrtc_loopback_only=host == "127.0.0.1")
-    cfg.admin_token = "demo-test-admin-token"
-    cfg.allowed_origins.extend([f"http://{host}:{port}", *lab.origins()])
-    demo = Demo.configure(cfg, Settings(**settings))
+    cfg = ServerConfig(
+        rate=0.0,
+        webrtc_loopback_only=host == "127.0.0.1",
+        admin_token="demo-test-admin-token",
+        allowed_origins=(f"http://{host}:{port}", *lab.origins()),
+    )
+    demo, cfg = Demo.configure(cfg, Settings(**settings))
     make = demo.factory()
 
     def factory(**kwargs: Any) -> Any:

@@ -41,7 +41,8 @@ def channel_config(**kwargs: object) -> ServerConfig:
         "scores": NamespaceOptions(publish=True, history=100),
         "ro": NamespaceOptions(),
     }
-    return ServerConfig(namespaces=namespaces, **kwargs)  # type: ignore[arg-type]
+    users = (("alice", "alice-pw"), ("bob", "bob-pw"))  # the managed broker's MQTT users
+    return ServerConfig(namespaces=namespaces, mqtt_users=users, **kwargs)  # type: ignore[arg-type]
 
 
 def options(name: str) -> dict[str, object]:

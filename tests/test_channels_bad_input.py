@@ -182,9 +182,12 @@ async def test_websocket_publish_and_subscribe_refusals(busy: LiveServer) -> Non
 
 async def test_mqtt_inbound_refusals(busy: LiveServer) -> None:
     sub: Any = await subscriber("mqtt", busy.url)
-    pub = sub.publisher(user="alice")
-    anonymous = sub.publisher()
+    pub = sub.publisher("alice", "alice-pw")
+    anonymous = sub.publisher()  # the broker's ACL: anonymous clients write nothing
+    impostor = sub.publisher("bob", "alice-pw")
     try:
+        with pytest.raises(Exception, match=r"not authori[sz]ed|refused"):
+            await impostor.publish("chat:x", 1)
         with pytest.raises(Exception, match="forbidden"):
             await pub.publish("ro:x", 1)
         with pytest.raises(Exception, match="unauthorized"):
@@ -197,5 +200,33 @@ async def test_mqtt_inbound_refusals(busy: LiveServer) -> None:
     finally:
         await pub.close()
         await anonymous.close()
+        await impostor.close()
     assert ack["seq"] == 1
     assert stored(busy, "chat:x") == 0
+
+
+async def test_slow_multi_channel_reader_is_cut(make_server: MakeServer) -> None:
+    """A multi-channel WebSocket client that stops reading ends with slow_consumer (4429)
+    when one channel's queue overflows; another client of that channel keeps up."""
+    server = make_server(transports=("ws",), config=channel_config(queue_size=200))
+    fast = asyncio.ensure_future(
+        collect_channels(
+            await subscriber("ws", server.url),
+            ["chat:flood"],
+            lambda g: len(g.messages) >= 3000,
+            timeout=90,
+        )
+    )
+    async with connect(f"{server.ws_url}/ws?channel=chat:flood&channel=chat:b", max_queue=1) as ws:
+        await ws.recv()  # subscribed; from here on the client reads nothing
+        for start in range(0, 3000, 50):
+            await asyncio.to_thread(publish_on, server, "chat:flood", 50, start)
+            await asyncio.sleep(0.005)
+        closed = server.ctx.stats["ws"].closed
+        for _ in range(200):
+            if closed.get("slow_consumer"):
+                break
+            await asyncio.sleep(0.05)
+        assert closed.get("slow_consumer") == 1
+    got = await fast
+    assert got.seqs["chat:flood"] == list(range(1, 3001))

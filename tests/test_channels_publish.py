@@ -26,7 +26,7 @@ ROOM = "chat:room"
 
 async def publisher_for(name: str, server: LiveServer, user: str = "alice") -> Any:
     sub: Any = await subscriber(name, server.url, headers={"X-User": user})
-    return sub.publisher(user=user) if name == "mqtt" else sub.publisher()
+    return sub.publisher(user, f"{user}-pw") if name == "mqtt" else sub.publisher()
 
 
 async def test_publish_matrix_25_pairs(make_server: MakeServer) -> None:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import UNIT, require_executable
-from transports.live import free_port
+from transports.netutil import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "workshop" / "README.md"

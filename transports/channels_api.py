@@ -15,19 +15,32 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from transports.auth import Principal
 from transports.channels import parse_channel
 from transports.errors import TransportError
+from transports.hub import Hub
 from transports.strictjson import loads as strict_loads
 
-if TYPE_CHECKING:
-    from transports.server import ServerContext
+
+class Context(Protocol):
+    """What these routes use of ``server.ServerContext`` (a protocol: that module mounts
+    these routes, so this one does not import it)."""
+
+    @property
+    def config(self) -> Any: ...
+    @property
+    def hub(self) -> Hub: ...
+    async def admit(self, transport: str, conn: Any) -> Principal: ...
+
+
+ReadBody = Callable[[Request, int], Awaitable[bytes]]
 
 log = logging.getLogger("transports.channels")
 
@@ -36,7 +49,9 @@ def _error(error: TransportError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.kind.status)
 
 
-def channel_routes(ctx: Callable[[], ServerContext]) -> list[BaseRoute]:
+def channel_routes(ctx: Callable[[], Context], read_body: ReadBody) -> list[BaseRoute]:
+    """The routes; ``read_body(request, limit)`` reads a bounded body (``too_large``)."""
+
     async def publish(request: Request) -> Response:
         c = ctx()
         client = f"{request.client.host}:{request.client.port}" if request.client else "?"
@@ -44,8 +59,6 @@ def channel_routes(ctx: Callable[[], ServerContext]) -> list[BaseRoute]:
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/json":
                 raise TransportError("bad_media_type", f"Content-Type {kind[:60]!r}")
-            from transports.server import read_body  # server.py mounts these routes
-
             obj = strict_loads(await read_body(request, c.config.max_frame_bytes))
             if not isinstance(obj, dict) or "data" not in obj or set(obj) - {"data", "id"}:
                 raise TransportError("bad_message", 'body must be {"data": ..., "id": ...}')

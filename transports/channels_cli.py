@@ -3,8 +3,9 @@
 Prints the ack (``{"type":"ack","channel","epoch","seq","id"}``) or the documented error.
 A publish needs a named principal unless the namespace allows anonymous publishing: pass the
 server's admin token (``--token``, or ``TRANSPORT_LAB_TOKEN``; ``serve`` prints it), or for
-MQTT the user of the inbound topic (``--user``). Follow channels with
-``transport-lab follow <transport> URL --channel a --channel b``.
+MQTT a broker user and its password (``--user``/``--password``, one of
+``ServerConfig.mqtt_users``), which the broker's ACL lets write its own inbound topic only.
+Follow channels with ``transport-lab follow <transport> URL --channel a --channel b``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def publish(
     token: Annotated[
         str | None, typer.Option(envvar="TRANSPORT_LAB_TOKEN", help="Bearer token")
     ] = None,
-    user: Annotated[str, typer.Option(help="MQTT: the inbound topic's user")] = "anonymous",
+    user: Annotated[str, typer.Option(help="MQTT: the broker user (inbound topic)")] = "anonymous",
+    password: Annotated[
+        str | None, typer.Option(envvar="TRANSPORT_LAB_MQTT_PASSWORD", help="MQTT: its password")
+    ] = None,
 ) -> None:
     """Publish one message on a channel over one transport; print the ack."""
     try:
@@ -42,7 +46,7 @@ def publish(
     except ValueError as exc:
         raise typer.BadParameter(f"DATA is not JSON: {exc}") from None
     try:
-        ack = asyncio.run(_publish(transport, url, channel, value, id, token, user))
+        ack = asyncio.run(_publish(transport, url, channel, value, id, token, user, password))
     except TransportError as error:
         console.print(f"[red]{error.reason}[/]: {error.detail}", highlight=False)
         raise typer.Exit(1) from None
@@ -57,12 +61,13 @@ async def _publish(
     msg_id: str | None,
     token: str | None,
     user: str,
+    password: str | None,
 ) -> dict[str, Any]:
     from transports.clients import subscriber
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     sub: Any = await subscriber(transport, url, headers=headers)
-    pub = sub.publisher(user=user) if transport == "mqtt" else sub.publisher()
+    pub = sub.publisher(user, password) if transport == "mqtt" else sub.publisher()
     try:
         return dict(await pub.publish(channel, data, id=msg_id))
     finally:

@@ -31,7 +31,7 @@ from typing import Protocol, cast
 from transports.backoff import Backoff
 from transports.channels import DEFAULT
 from transports.codec import CodecError
-from transports.errors import TransportError
+from transports.errors import ConnectionLost, TransportError
 from transports.message import Control, Cursor, Frame, Message
 
 log = logging.getLogger("transports.client")
@@ -53,10 +53,6 @@ class Subscriber(Protocol):
 
 class Channels(Protocol):
     def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]: ...
-
-
-class ConnectionLost(Exception):
-    """The connection ended without a documented reason (retryable)."""
 
 
 # ---- events -------------------------------------------------------------------------------
@@ -348,3 +344,6 @@ async def messages(
     async for event in follow(subscriber, after, **kwargs):  # type: ignore[arg-type]
         if isinstance(event, Delivered):
             yield event.message
+
+
+__all__ = ["ConnectionLost"]

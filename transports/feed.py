@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +58,10 @@ class Subscription:
         replay_until: int,
         queue_size: int,
         wakeup: asyncio.Event | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> None:
         self._feed = feed
+        self._on_close = on_close
         self._head: deque[Frame] = deque(head)
         self._replay_next = replay_next
         self._replay_until = replay_until
@@ -91,6 +93,8 @@ class Subscription:
             self._wakeup.set()
             self.closed.set()
             self._feed._drop(self)
+            if self._on_close is not None:  # a multi-channel stream ends with its channel
+                self._on_close(reason)
 
     def _next_replay(self) -> None:
         """Move one page of history into the head, reporting a gap if history moved on."""
@@ -224,13 +228,14 @@ class Feed:
         epoch: str | None = None,
         queue_size: int | None = None,
         wakeup: asyncio.Event | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> Subscription:
         """Open a subscription at a cursor. ``after=None`` means live only."""
         if self._closed:
             raise TransportError("shutting_down")
         head, replay_next = self.start(after, epoch)
         size = queue_size or self.queue_size
-        sub = Subscription(self, head, replay_next, self.last_seq, size, wakeup)
+        sub = Subscription(self, head, replay_next, self.last_seq, size, wakeup, on_close)
         self._subs.add(sub)
         self.stats.subscribed += 1
         return sub

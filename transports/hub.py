@@ -121,7 +121,8 @@ class Hub:
             raise TransportError("shutting_down")
         if len(self._channels) >= self.config.max_channels:
             self._evict()
-        channel = Channel(name, namespace, options, Feed(self._history(name, options)))
+        feed = Feed(self._history(name, options), self.config.queue_size)
+        channel = Channel(name, namespace, options, feed)
         self._channels[name] = channel
         for callback in self.on_created:
             callback(channel)

@@ -22,13 +22,11 @@ import uvicorn
 from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
 from transports.message import Message
+from transports.netutil import free_port
+from transports.protocols import protocol_classes
 from transports.server import ServerContext, create_app
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+__all__ = ["LiveServer", "Server", "free_port", "uvicorn_config"]
 
 
 class ClientErrorLog(logging.Filter):
@@ -75,6 +73,10 @@ def uvicorn_config(
         ws_per_message_deflate=cfg.ws_compression,
         ws_max_size=cfg.max_frame_bytes,
         timeout_graceful_shutdown=3,
+        # X-Forwarded-For from any loopback client would let it pick its address (and so
+        # escape per-IP limits); behind a real proxy, enable it there explicitly.
+        proxy_headers=False,
+        **protocol_classes(cfg),
         **extra,
     )
 
@@ -112,7 +114,7 @@ class LiveServer:
         self.config = config or ServerConfig()
         # Fixed up front, so it survives restart() (a new app, a new context).
         if self.config.admin_token is None:
-            self.config.admin_token = secrets.token_urlsafe(32)
+            self.config = self.config.replace(admin_token=secrets.token_urlsafe(32))
         self.auth = auth
         self.host = host
         self.port = port or free_port(host)

@@ -58,12 +58,18 @@ class MultiSubscription:
         if channel.name not in self._subs and len(self._subs) >= self.limit:
             raise TransportError("too_many_channels", f"at most {self.limit} per connection")
         after, epoch = (None, None) if cursor is None else (cursor.seq, cursor.epoch)
-        sub = channel.feed.subscribe(after, epoch, wakeup=self._wakeup)
+        sub = channel.feed.subscribe(after, epoch, wakeup=self._wakeup, on_close=self._ended)
         self.remove(channel.name, quiet=True)
         self._subs[channel.name] = (channel, sub)
         self._order.append(channel.name)
         self.hub.join(channel, self.client, self.principal.id, self)
         self._wakeup.set()
+
+    def _ended(self, reason: str) -> None:
+        """A channel's subscription ended: overflow or shutdown ends the whole stream at
+        once (a sender blocked on a full socket notices through ``closed``)."""
+        if reason != "closed":
+            self.close(reason)
 
     def remove(self, name: str, quiet: bool = False) -> bool:
         entry = self._subs.pop(name, None)

@@ -64,16 +64,19 @@ class Demo:
     settings: scripts.Settings
 
     @classmethod
-    def configure(cls, config: ServerConfig, settings: scripts.Settings | None = None) -> Demo:
-        """Put the demos' namespaces and hooks into ``config`` (admin token required)."""
+    def configure(
+        cls, config: ServerConfig, settings: scripts.Settings | None = None
+    ) -> tuple[Demo, ServerConfig]:
+        """The demo, and ``config`` with the demos' namespaces and hooks (admin token set)."""
         if config.admin_token is None:
             raise ValueError("the demo server needs config.admin_token set up front")
-        demo = cls(
-            Signer.from_admin_token(config.admin_token), Docs(), settings or scripts.Settings()
+        signer = Signer.from_admin_token(config.admin_token)
+        demo = cls(signer, Docs(), settings or scripts.Settings())
+        on_subscribe, on_publish = hooks(demo.signer, demo.docs)
+        config = config.replace(
+            namespaces=namespaces(), on_subscribe=on_subscribe, on_publish=on_publish
         )
-        config.namespaces = namespaces()
-        config.on_subscribe, config.on_publish = hooks(demo.signer, demo.docs)
-        return demo
+        return demo, config
 
     def build(self, names: Sequence[str], config: ServerConfig) -> Starlette:
         """The app (``Supervisor``'s ``build(names, config)`` signature)."""

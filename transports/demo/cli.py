@@ -63,10 +63,10 @@ def demo(
     cfg = ServerConfig(
         rate=0.0,
         admin_token=admin_token or secrets.token_urlsafe(32),
-        allowed_hosts=list(allow_host or []),
+        allowed_hosts=tuple(allow_host or ()),
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
     )
-    the_demo = Demo.configure(cfg, Settings(ticker_rate=ticker_rate, match_tick=match_tick))
+    the_demo, cfg = Demo.configure(cfg, Settings(ticker_rate=ticker_rate, match_tick=match_tick))
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     page = f"http://{netloc}/demos/{name}/"
     writer = the_demo.signer.mint("guest", "writer")
@@ -80,7 +80,7 @@ def demo(
         console.print(f"{label}: {url}", highlight=False, soft_wrap=True)
     try:
         if faults:
-            from transports.lab.supervisor import Supervisor
+            from transports.chaos.supervisor import Supervisor
 
             asyncio.run(Supervisor(host, port, names, cfg, build=the_demo.build).run())
         else:

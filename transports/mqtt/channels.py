@@ -21,7 +21,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,13 +32,29 @@ from transports import codec
 from transports.auth import ANONYMOUS
 from transports.channels import DEFAULT
 from transports.client import ConnectionLost
-from transports.errors import from_response
+from transports.errors import TransportError, from_response
 from transports.message import Control, Cursor, Frame
 from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop
 from transports.publishing import ACK_TIMEOUT, answer, new_id, with_retries
 
-if TYPE_CHECKING:
-    from transports.mqtt.client import MQTTSubscriber
+
+class MQTTSubscriber(Protocol):
+    """What this module uses of ``client.MQTTSubscriber`` (a protocol: that module imports
+    this one)."""
+
+    prefix: str
+    mqtt5: bool
+    qos: int
+    keepalive: int
+    client_id: str
+    broker_url: str
+    broker_override: str | None
+    connect_timeout: float
+    headers: dict[str, str]
+    replay_url: str | None
+
+    async def _refresh(self, http: httpx.AsyncClient) -> None: ...
+
 
 Events = asyncio.Queue[tuple[str, Any]]
 
@@ -46,7 +62,13 @@ Events = asyncio.Queue[tuple[str, Any]]
 class _Connection:
     """A paho client on its own thread, its callbacks handed to the loop as events."""
 
-    def __init__(self, sub: MQTTSubscriber, client_id: str, user: str | None = None) -> None:
+    def __init__(
+        self,
+        sub: MQTTSubscriber,
+        client_id: str,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.sub = sub
         self.events: Events = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -56,10 +78,11 @@ class _Connection:
 
         client = new_client(client_id, mqtt5=sub.mqtt5, clean=True, reconnect=False)
         if user is not None and user != ANONYMOUS.id:
-            client.username_pw_set(user)
+            client.username_pw_set(user, password)
         client.on_connect = lambda c, u, flags, rc, p=None: put("connack", rc)
         client.on_subscribe = lambda c, u, mid, codes, p=None: put("suback", codes)
         client.on_message = lambda c, u, msg: put("message", msg)
+        client.on_publish = lambda c, u, mid, rc, p=None: put("puback", (mid, rc))
         client.on_disconnect = lambda c, u, flags, rc, p=None: put("disconnect", rc)
         client.on_connect_fail = lambda c, u: put("disconnect", "connection failed")
         client.on_log = lambda c, u, level, buf: put("pong") if "PINGRESP" in buf else None
@@ -177,8 +200,10 @@ class MQTTPublisher:
 
     name = "mqtt"
 
-    def __init__(self, sub: MQTTSubscriber, user: str = ANONYMOUS.id) -> None:
-        self.sub, self.user = sub, user
+    def __init__(
+        self, sub: MQTTSubscriber, user: str = ANONYMOUS.id, password: str | None = None
+    ) -> None:
+        self.sub, self.user, self.password = sub, user, password
         self.client_id = f"{sub.client_id}-pub-{secrets.token_hex(3)}"
         self.reply_topic = f"{sub.prefix}/_ack/{self.client_id}"
         self._conn: _Connection | None = None
@@ -193,7 +218,7 @@ class MQTTPublisher:
 
     async def _request(self, channel: str, body: str, msg_id: str) -> dict[str, Any]:
         if self._conn is None:
-            conn = _Connection(self.sub, self.client_id, self.user)
+            conn = _Connection(self.sub, self.client_id, self.user, self.password)
             try:
                 await conn.open([self.reply_topic])
             except BaseException:
@@ -207,12 +232,15 @@ class MQTTPublisher:
         props.CorrelationData = msg_id.encode()
         try:
             topic = inbound_topic(self.sub.prefix, self.user, channel)
-            conn.client.publish(topic, body, qos=1, properties=props)
+            info = conn.client.publish(topic, body, qos=1, properties=props)
             async with asyncio.timeout(ACK_TIMEOUT):
                 while True:
                     kind, value = await conn.events.get()
                     if kind == "disconnect":
                         raise ConnectionLost(f"broker disconnected: {value}")
+                    if kind == "puback" and value[0] == info.mid and value[1].is_failure:
+                        # MQTT 5 PUBACK reason 0x87: the broker's ACL refused the topic.
+                        raise TransportError("unauthorized", f"broker refused {topic}: {value[1]}")
                     if kind == "message" and value.topic == self.reply_topic:
                         reply = json.loads(value.payload)
                         if reply.get("id") == msg_id or reply.get("type") == "error":

@@ -24,6 +24,12 @@ Delivery guarantees, and how:
   seen through paho's log hook, is yielded as ``Control("pong")`` so ``follow()``'s watchdog
   hears a quiet but live connection. Keep ``idle_timeout`` above ``keepalive``.
 
+Untrusted payloads: anything on the feed topics that is not a valid frame (not JSON, a
+``_meta`` that is not a hello) is acknowledged, counted in ``counters["bad_payloads"]``,
+logged once and skipped. Raising instead would reconnect, the broker would re-send the same
+unacknowledged QoS 1 message, and the client would loop forever on it. (Who may publish there
+is the broker's business: the managed Mosquitto lets only the bridge write.)
+
 Known limit: after an epoch change, messages of the old epoch still queued in the session
 are not told apart from new ones (the wire format carries no epoch per message).
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -47,6 +54,8 @@ from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
 from transports.mqtt import channels
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
+
+log = logging.getLogger("transports.mqtt.client")
 
 
 class MQTTSubscriber:
@@ -87,7 +96,13 @@ class MQTTSubscriber:
         self.headers = headers or {}
         self.session_present: bool | None = None  # of the latest connection, for reports
         # What the broker did, for reports: repeats are re-sent messages dropped by seq here.
-        self.counters = {"connects": 0, "sessions_resumed": 0, "repeats": 0, "backfilled": 0}
+        self.counters = {
+            "connects": 0,
+            "sessions_resumed": 0,
+            "repeats": 0,
+            "backfilled": 0,
+            "bad_payloads": 0,
+        }
 
     @classmethod
     def for_server(cls, base_url: str, info: dict[str, Any], **options: Any) -> MQTTSubscriber:
@@ -104,9 +119,12 @@ class MQTTSubscriber:
         """Named channels: one topic each, backfilled over HTTP (:mod:`.channels`)."""
         return channels.stream_channels(self, cursors)
 
-    def publisher(self, user: str = "anonymous") -> channels.MQTTPublisher:
-        """Publishes through the inbound topic ``<prefix>/_in/<user>/<channel>``."""
-        return channels.MQTTPublisher(self, user)
+    def publisher(
+        self, user: str = "anonymous", password: str | None = None
+    ) -> channels.MQTTPublisher:
+        """Publishes through the inbound topic ``<prefix>/_in/<user>/<channel>``, connecting
+        to the broker as ``user`` (the broker's ACL lets each user write only its own)."""
+        return channels.MQTTPublisher(self, user, password)
 
     async def _refresh(self, http: httpx.AsyncClient) -> None:
         if self.info_url is None:
@@ -169,7 +187,8 @@ class MQTTSubscriber:
                     raise ConnectionLost(f"subscription refused: {value}")
                 if kind == "message":
                     if value.topic == f"{self.prefix}/{META}":
-                        hello = json.loads(value.payload)
+                        # A bad retained hello: the server's /api/info says the same.
+                        hello = self._hello(value) or self._info_hello
                         client.ack(value.mid, value.qos)
                     else:
                         pending.append(value)
@@ -177,7 +196,13 @@ class MQTTSubscriber:
                         # the broker's inflight window (unacked until delivered): waiting
                         # for the hello would deadlock. The server's /api/info says the same.
                         hello = self._info_hello
-            yield Control("hello", {"epoch": hello["epoch"], "last_seq": hello["last_seq"]})
+            # The retained hello's last_seq is from when the bridge connected; /api/info,
+            # read just before connecting, says where the feed is now (as WS/SSE/poll/WebRTC
+            # hellos do).
+            last_seq = hello["last_seq"]
+            if self._info_hello is not None and self._info_hello["epoch"] == hello["epoch"]:
+                last_seq = max(int(last_seq or 0), int(self._info_hello["last_seq"]))
+            yield Control("hello", {"epoch": hello["epoch"], "last_seq": last_seq})
             current = str(hello["epoch"])
             last = after
             replay_epoch: str | None = None
@@ -237,9 +262,29 @@ class MQTTSubscriber:
                 client.disconnect()
                 stop_loop(client)
 
+    def _bad(self, msg: mqtt.MQTTMessage, why: str) -> None:
+        self.counters["bad_payloads"] += 1
+        log.warning("mqtt: skipped a bad payload on %s: %s", msg.topic[:100], why[:120])
+
+    def _hello(self, msg: mqtt.MQTTMessage) -> dict[str, Any] | None:
+        """The retained hello, or None (logged, counted) when it is not one."""
+        try:
+            hello = json.loads(msg.payload)
+        except ValueError as exc:
+            self._bad(msg, f"not JSON: {exc}")
+            return None
+        if not isinstance(hello, dict) or not isinstance(hello.get("epoch"), str):
+            self._bad(msg, "not a hello")
+            return None
+        if not isinstance(hello.get("last_seq"), int):
+            hello["last_seq"] = 0
+        return hello
+
     def _decode(self, msg: mqtt.MQTTMessage, epoch: str) -> Frame | None:
         if msg.topic == f"{self.prefix}/{META}":
-            hello = json.loads(msg.payload)
+            hello = self._hello(msg)
+            if hello is None:
+                return None
             if hello.get("epoch") != epoch:  # the server restarted while we were connected
                 return Control(
                     "reset",
@@ -250,7 +295,11 @@ class MQTTSubscriber:
                     },
                 )
             return None
-        return codec.decode(bytes(msg.payload))
+        try:
+            return codec.decode(bytes(msg.payload))
+        except codec.CodecError as exc:
+            self._bad(msg, str(exc))
+            return None
 
     async def _replay(
         self, http: httpx.AsyncClient, after: int, epoch: str, until: int | None

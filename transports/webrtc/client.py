@@ -32,8 +32,7 @@ from transports.client import ConnectionLost
 from transports.errors import KINDS, TransportError, from_response
 from transports.message import Control, Cursor, Frame
 from transports.publishing import FrameLink, FramePublisher
-from transports.webrtc import ice
-from transports.webrtc.peer import LABEL
+from transports.webrtc import LABEL, ice
 
 
 class WebRTCSubscriber:

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
@@ -32,15 +32,25 @@ from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
 from transports.params import parse_epoch
-from transports.server import answer_client_frame, pump
+from transports.server import ServerContext, answer_client_frame, pump
 from transports.streams import MultiSubscription
-
-if TYPE_CHECKING:
-    from transports.webrtc.server import WebRTCTransport
+from transports.webrtc import LABEL
 
 log = logging.getLogger("transports.webrtc")
 
-LABEL = "feed"
+
+class PeerOwner(Protocol):
+    """What a peer needs of the transport that made it (``server.WebRTCTransport``); a
+    protocol so this module does not import the one that imports it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ctx(self) -> ServerContext: ...
+
+    @property
+    def peers(self) -> set[Peer]: ...
 
 
 class ChannelGone(Exception):
@@ -81,13 +91,16 @@ class Peer:
 
     def __init__(
         self,
-        transport: WebRTCTransport,
+        transport: PeerOwner,
         pc: RTCPeerConnection,
         client: str,
+        ip: str = "?",
         principal: Principal = ANONYMOUS,
     ) -> None:
         self.transport = transport
+        self.ip = ip
         self.principal = principal
+        self.subscribed = False  # pending until the client's subscribe message is accepted
         self.ctx = transport.ctx
         self.pc = pc
         self.client = client
@@ -160,7 +173,7 @@ class Peer:
                 reason = error.reason
                 return
             stats.opened()
-            opened = True
+            opened = self.subscribed = True
             tasks = [
                 asyncio.ensure_future(pump(sub, self._send_frame, stats)),
                 asyncio.ensure_future(self._read()),
