@@ -6,7 +6,7 @@
 // holding back the live messages that arrive meanwhile, so nothing published in between is
 // missed and the overlap is dropped by seq (client.js). The retained `<prefix>/_meta/<channel>`
 // hello tells the channel's epoch: a new one means the server lost that history (a reset).
-// A publish goes to the inbound topic `<prefix>/_in/<token>/<channel>` with an MQTT 5 Response
+// A publish goes to the inbound topic `<prefix>/_in/<user>/<channel>` with an MQTT 5 Response
 // Topic (§4.10); the server validates it, stores it with a seq and answers the ack there.
 
 import { auth, parse, url } from "./util.js";
@@ -24,15 +24,31 @@ export function mqtt(c) {
     c.setState("error", "the mqtt browser bundle did not load");
     return { subscribe() {}, unsubscribe() {}, publish() {}, stop() {} };
   }
-  const client = lib.connect(brokerUrl, {
-    protocolVersion: 5,
-    clean: true,
-    clientId,
-    keepalive: 5,
-    reconnectPeriod: 1000,
-    connectTimeout: 5000,
-    resubscribe: false,
-  });
+  let client = null;
+  let user = "anonymous";
+
+  // Writers connect as the demo's shared broker user (the broker's ACL lets named users
+  // write their own inbound topic only) and carry their personal token in the data;
+  // observers connect anonymously, and the broker lets them read only.
+  (async () => {
+    let creds = null;
+    if (c.token && c.token.split(".")[1] === "w") {
+      const res = await fetch(url(mqttHttp, "/demos/api/mqtt", []), { headers: auth(c) });
+      if (res.ok) creds = await res.json();
+    }
+    if (creds) user = creds.username;
+    client = lib.connect(brokerUrl, {
+      protocolVersion: 5,
+      clean: true,
+      clientId,
+      keepalive: 5,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      resubscribe: false,
+      ...(creds ? { username: creds.username, password: creds.password } : {}),
+    });
+    wire(client);
+  })().catch((e) => c.setState("reconnecting", e.message));
 
   async function backfill(channel) {
     held.set(channel, []);
@@ -67,6 +83,7 @@ export function mqtt(c) {
     return [`${prefix}/${channel}`, `${prefix}/_meta/${channel}`];
   }
 
+  function wire(client) {
   client.on("connect", async () => {
     connected = true;
     const channels = [...c.cursors.keys()];
@@ -108,6 +125,7 @@ export function mqtt(c) {
   });
   client.on("offline", () => c.setState("reconnecting", "offline"));
   client.on("error", (e) => c.on.error?.({ reason: "mqtt", detail: e.message }));
+  }
 
   return {
     subscribe(channel) {
@@ -118,13 +136,14 @@ export function mqtt(c) {
     },
     publish(entry) {
       if (!connected) return; // sent again by c.opened() after the next connect
-      const topic = `${prefix}/_in/${c.token ?? "anonymous"}/${entry.channel}`;
-      const body = JSON.stringify({ data: entry.data, id: entry.id });
+      const topic = `${prefix}/_in/${user}/${entry.channel}`;
+      const data = user === "anonymous" ? entry.data : { ...entry.data, token: c.token };
+      const body = JSON.stringify({ data, id: entry.id });
       client.publish(topic, body, { qos: 1, properties: { responseTopic: reply } });
     },
     stop() {
       connected = false;
-      client.end(true);
+      client?.end(true);
     },
   };
 }

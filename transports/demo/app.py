@@ -9,6 +9,8 @@ Endpoints it adds:
   (or the admin) mints either role; an observer only observers; anonymous → ``401``.
 - ``GET /demos/api/doc/{channel}`` (a ``doc:`` channel; a reader token) →
   ``{"update": base64, "epoch", "seq"}``: the whole document, and the cursor to follow from.
+- ``GET /demos/api/mqtt`` (writer) → ``{"username", "password"}``: the shared broker user
+  demo writers publish as (their own token goes in the data, see ``tokens.py``).
 - ``GET /demos/api/settings``, ``POST`` (writer) ``{"ticker_rate": 0..1000, "book_every":
   0..100}``: the ticker's rate (the "high rate" switch) and how often a message is big.
 - the pages: ``/demos/`` (an index), ``/demos/NAME/`` for each demo, static files only
@@ -35,7 +37,7 @@ from transports.config import ServerConfig
 from transports.demo import scripts
 from transports.demo.collab import Docs
 from transports.demo.rules import hooks, namespace_of, namespaces
-from transports.demo.tokens import Signer, can_read, can_write
+from transports.demo.tokens import MQTT_USER, Signer, can_read, can_write
 from transports.errors import TransportError
 from transports.server import ServerContext, error_response, read_body, refused
 from transports.strictjson import loads as strict_loads
@@ -74,7 +76,10 @@ class Demo:
         demo = cls(signer, Docs(), settings or scripts.Settings())
         on_subscribe, on_publish = hooks(demo.signer, demo.docs)
         config = config.replace(
-            namespaces=namespaces(), on_subscribe=on_subscribe, on_publish=on_publish
+            namespaces=namespaces(),
+            on_subscribe=on_subscribe,
+            on_publish=on_publish,
+            mqtt_users=(*config.mqtt_users, (MQTT_USER, signer.mqtt_password())),
         )
         return demo, config
 
@@ -169,8 +174,17 @@ class Demo:
                 return refused(request, error)
         return JSONResponse(s.describe())
 
+    async def mqtt(self, request: Request) -> Response:
+        try:
+            if not can_write(await self._caller(request)):
+                raise TransportError("unauthorized", "MQTT write credentials need a writer token")
+        except TransportError as error:
+            return refused(request, error)
+        return JSONResponse({"username": MQTT_USER, "password": self.signer.mqtt_password()})
+
     def routes(self) -> list[BaseRoute]:
         return [
+            Route("/demos/api/mqtt", self.mqtt),
             Route("/demos/api/token", self.token, methods=["POST"]),
             Route("/demos/api/doc/{channel}", self.doc),
             Route("/demos/api/settings", self.settings_endpoint, methods=["GET", "POST"]),

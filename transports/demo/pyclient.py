@@ -63,13 +63,14 @@ class DemoClient:
 
     async def publish(self, channel: str, data: Any) -> dict[str, Any]:
         """Publish on the client's transport; the ack (or the documented error raised)."""
-        if self.pub is None:
-            # MQTT names its token as the inbound topic's user (docs/demos.md).
-            self.pub = (
-                self.sub.publisher(user=self.token or "anonymous")
-                if self.transport == "mqtt"
-                else self.sub.publisher()
-            )
+        if self.transport == "mqtt":
+            # The shared broker user, the personal token in the data (docs/demos.md).
+            if self.pub is None:
+                creds = await self.get("/demos/api/mqtt")
+                self.pub = self.sub.publisher(user=creds["username"], password=creds["password"])
+            data = {**data, "token": self.token} if isinstance(data, dict) else data
+        elif self.pub is None:
+            self.pub = self.sub.publisher()
         return dict(await self.pub.publish(channel, data))
 
     async def get(self, path: str) -> Any:

@@ -73,7 +73,9 @@ def hooks(signer: Signer, docs: Docs) -> tuple[SubscribeHook, PublishHook]:
             raise TransportError("unauthorized", "this demo channel needs a demo token")
 
     async def on_publish(principal: Principal, channel: str, data: Any) -> Any:
-        who = signer.principal_of(principal)
+        who = signer.principal_of(principal, data)
+        if isinstance(data, dict) and who is not principal:
+            data = {k: v for k, v in data.items() if k != "token"}  # MQTT: checked, dropped
         if not can_write(who):
             reason = "forbidden" if can_read(who) else "unauthorized"
             raise TransportError(reason, "publishing here needs a writer token")

@@ -3,9 +3,7 @@
 A demo token is ``NAME.ROLE.SIG``: ``NAME`` is 1-24 of ``A-Z a-z 0-9 _``, ``ROLE`` is ``w``
 (writer) or ``r`` (read-only observer) and ``SIG`` the first 24 hex digits of
 HMAC-SHA256(key, ``NAME.ROLE``) (RFC 2104), the key derived from the server's admin token so
-tokens stay valid across a fault-lab server restart. The shape fits an MQTT topic level, so
-an MQTT client names its token as the ``<user>`` of the inbound topic
-``<prefix>/_in/<user>/<channel>`` and the publish is checked like any other.
+tokens stay valid across a fault-lab server restart.
 
 How a token reaches the server:
 
@@ -13,6 +11,13 @@ How a token reaches the server:
   signalling, channel POSTs), or the ``access_token`` query parameter (RFC 6750 §2.3) for a
   browser's WebSocket and EventSource, which cannot set headers;
 - the admin token keeps working (it maps to the ``admin`` principal, allowed everything).
+
+MQTT: the managed broker only lets *named* users (a static password file) write, each to its
+own inbound topic, so every demo writer connects as one shared broker user, ``MQTT_USER``,
+with a password derived like the key (``GET /demos/api/mqtt`` hands both to a writer), and
+puts its personal token in the publish's data as ``"token"``; the demo's ``on_publish`` hook
+verifies and strips it (:meth:`Signer.principal_of`). Observers connect anonymously: the
+broker itself lets them read and not write.
 
 ``mint`` is the only way to get a token: ``POST /demos/api/token`` with a token of the same
 or a stronger role (a writer invite mints writer or observer tokens for any name; an
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from transports.auth import ANONYMOUS, Authenticator, ConnectionRequest, Principal, bearer_token
 from transports.errors import TransportError
 
+MQTT_USER = "demo-writers"
 NAME = re.compile(r"[A-Za-z0-9_]{1,24}")
 ROLES = {"w": "writer", "r": "observer"}
 SIG_HEX = 24
@@ -66,11 +72,16 @@ class Signer:
             return None
         return Principal(name, {"role": ROLES[code]}, frozenset({ROLES[code]}))
 
-    def principal_of(self, principal: Principal) -> Principal:
-        """Resolve an MQTT inbound principal (its id is the token) to the token's principal."""
-        if principal.roles or principal.anonymous:
+    def mqtt_password(self) -> str:
+        return hmac.new(self.key, b"mqtt broker user", hashlib.sha256).hexdigest()[:32]
+
+    def principal_of(self, principal: Principal, data: object = None) -> Principal:
+        """The principal a publish speaks for: the connection's, or for the shared MQTT
+        user the personal token in ``data["token"]`` (verified; anonymous if it is not)."""
+        if principal.roles or principal.anonymous or principal.id != MQTT_USER:
             return principal
-        return self.verify(principal.id) or principal
+        token = data.get("token") if isinstance(data, dict) else None
+        return (self.verify(token) if isinstance(token, str) else None) or ANONYMOUS
 
     def authenticator(self) -> Authenticator:
         async def authenticate(request: ConnectionRequest) -> Principal:
