@@ -276,3 +276,27 @@ def test_cursors_move_and_unordered_webrtc_keeps_moving_under_loss(
     assert unordered.evaluate("() => demo.client.stats.dups") == 0
     for page in (ordered, unordered, ws):
         page.context.close()
+
+
+def test_teacher_mode_shows_large_fonts_the_fault_buttons_and_a_qr_code(
+    rig: Rig, browser: Browser
+) -> None:
+    page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+    page.goto(f"{rig.url}/?teacher=1#token={rig.server.admin_token}")
+    wait_js(page, "() => document.querySelector('#teacher .qr svg') !== null", 15)
+    url = page.inner_text("#teacher .url")
+    assert url.startswith(f"{rig.url}/demos/chat/#token=class.w."), url
+    assert "loopback" in page.inner_text("#teacher .warn")  # opened at 127.0.0.1
+    size = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 22
+    assert page.locator("button[data-action='cut']").count() >= 1  # the fault lab is on
+    # The invite in the QR code works: a page opened with it can write.
+    token = url.split("#token=")[1]
+    r = httpx.post(
+        f"{rig.url}/demos/api/token",
+        json={"user": "pupil", "role": "writer"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+    screenshot(page, "teacher")
+    page.context.close()

@@ -11,6 +11,8 @@ Endpoints it adds:
   ``{"update": base64, "epoch", "seq"}``: the whole document, and the cursor to follow from.
 - ``GET /demos/api/mqtt`` (writer) → ``{"username", "password"}``: the shared broker user
   demo writers publish as (their own token goes in the data, see ``tokens.py``).
+- ``GET /demos/api/invite?demo=NAME`` (admin) → the page URL with a writer invite and its
+  QR code, for the dashboard's teacher mode (``teacher.py``).
 - ``GET /demos/api/settings``, ``POST`` (writer) ``{"ticker_rate": 0..1000, "book_every":
   0..100}``: the ticker's rate (the "high rate" switch) and how often a message is big.
 - the pages: ``/demos/`` (an index), ``/demos/NAME/`` for each demo, static files only
@@ -34,7 +36,7 @@ from starlette.types import Scope
 
 from transports.app import build_app
 from transports.config import ServerConfig
-from transports.demo import scripts
+from transports.demo import scripts, teacher
 from transports.demo.collab import Docs
 from transports.demo.rules import hooks, namespace_of, namespaces
 from transports.demo.tokens import MQTT_USER, Signer, can_read, can_write
@@ -182,9 +184,13 @@ class Demo:
             return refused(request, error)
         return JSONResponse({"username": MQTT_USER, "password": self.signer.mqtt_password()})
 
+    async def invite(self, request: Request) -> Response:
+        return await teacher.invite(self, request)
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/demos/api/mqtt", self.mqtt),
+            Route("/demos/api/invite", self.invite),
             Route("/demos/api/token", self.token, methods=["POST"]),
             Route("/demos/api/doc/{channel}", self.doc),
             Route("/demos/api/settings", self.settings_endpoint, methods=["GET", "POST"]),
