@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
 from transports.demo import cli as demo_cli
 from transports.lab import cli as lab_cli
+from transports.ops import cli as ops_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -119,6 +119,16 @@ def serve(
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+    log_format: Annotated[str, typer.Option(help="text | json (one object per line).")] = "text",
+    traffic_log: Annotated[
+        bool, typer.Option(help="Log every message in and out (size, seq, channel, lag).")
+    ] = False,
+    traffic_payload: Annotated[
+        bool, typer.Option(help="Include payloads in the traffic log.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this loopback port, without auth.")
+    ] = None,
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
 
@@ -126,10 +136,11 @@ def serve(
 
     from transports.app import build_app
     from transports.live import Server, uvicorn_config
+    from transports.ops import logformat
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("--log-format must be text or json")
+    logformat.setup(log_format, log_level)
     try:
         cfg = ServerConfig(
             history_url=history,
@@ -154,6 +165,9 @@ def serve(
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
+            traffic_log=traffic_log or traffic_payload,
+            traffic_payload=traffic_payload,
+            metrics_port=metrics_port,
             tls_certfile=str(tls / "cert.pem") if tls else None,
             tls_keyfile=str(tls / "key.pem") if tls else None,
         )
@@ -174,6 +188,11 @@ def serve(
     # the server in a request line or logged), keeps it for the tab and drops it from the bar.
     console.print(
         f"Dashboard (admin): {scheme}://{netloc}/#token={cfg.admin_token}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Admin view: http://{netloc}/admin#token={cfg.admin_token}",
         highlight=False,
         soft_wrap=True,
     )
@@ -274,6 +293,7 @@ async def _follow(
 
 
 fault_cli.register(app)
+ops_cli.register(app)
 experiments_cli.register(app)
 channels_cli.register(app)
 demo_cli.register(app)

@@ -57,6 +57,12 @@ from transports.strictjson import loads as strict_loads
 
 log = logging.getLogger("transports.mqtt.bridge")
 
+SYS_TOPICS = (
+    "$SYS/broker/clients/connected",
+    "$SYS/broker/publish/messages/sent",
+    "$SYS/broker/messages/sent",
+)
+
 
 class FeedBridge:
     def __init__(
@@ -95,6 +101,9 @@ class FeedBridge:
         self._room = asyncio.Event()  # set when a publish may go out (connected, window open)
         self._inflight = 0
         self._task: asyncio.Task[None] | None = None
+        # The broker's own figures ($SYS tree, Mosquitto), reported by /metrics: MQTT
+        # clients connect to the broker, not to us.
+        self.broker_sys: dict[str, float] = {}
 
     # ---- paho thread → asyncio ------------------------------------------------------------
     def _on_connect(
@@ -102,6 +111,7 @@ class FeedBridge:
     ) -> None:
         if not rc.is_failure:
             assert self._loop is not None
+            client.subscribe([(topic, 0) for topic in SYS_TOPICS])
             self._loop.call_soon_threadsafe(self._connected_now)
 
     def _on_disconnect(
@@ -184,6 +194,11 @@ class FeedBridge:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def inflight(self) -> int:
+        """QoS 1 publishes sent and not yet acknowledged."""
+        return self._inflight
+
     # ---- publishing -----------------------------------------------------------------------
     def publish_meta(self, feed: Feed | None = None, channel: str = DEFAULT) -> None:
         if self._client is None:
@@ -215,7 +230,7 @@ class FeedBridge:
             self.counters["dropped"] += 1
             return
         self.counters["published"] += 1
-        self.stats.sent(len(text.encode()))
+        self.stats.sent(len(text.encode()), frame=message)
 
     def _follow_channel(self, channel: Channel) -> None:
         task = asyncio.ensure_future(self._run(channel.feed))
@@ -234,6 +249,12 @@ class FeedBridge:
 
     # ---- inbound: clients publish to <prefix>/_in/<user>/<channel> ------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's thread. The broker's own $SYS figures are one dict store (atomic
+        # under the GIL); everything else is a client's inbound publish, handled on our loop.
+        if msg.topic.startswith("$SYS/"):
+            with contextlib.suppress(ValueError):
+                self.broker_sys[msg.topic] = float(msg.payload)
+            return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._inbound, msg)
 
