@@ -85,6 +85,7 @@ def serve(
         # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
         # on another address; bound elsewhere, offer that interface's candidates too.
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+        gc_freeze=True,
     )
     names = _transports(transports)
     console.print(

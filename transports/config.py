@@ -15,6 +15,14 @@ class ServerConfig:
     ws_ping_timeout: float | None = 20.0
     # permessage-deflate (RFC 7692) is off by default so byte counts show the protocol itself.
     ws_compression: bool = False
+    # Its parameters when on (RFC 7692 §7.1; see websocket/deflate.py for the memory cost):
+    ws_deflate_window_bits: int = 12  # server_max_window_bits, 8..15
+    ws_deflate_level: int = 6  # zlib level, 1..9
+    ws_deflate_client_no_context_takeover: bool = False
+    ws_deflate_server_no_context_takeover: bool = False
+    # Messages shorter than this (UTF-8 bytes) go out uncompressed even with the extension
+    # negotiated (RSV1 is per message, RFC 7692 §6); chosen in notebooks/05-compression.
+    ws_compress_min_bytes: int = 256
     max_frame_bytes: int = 64 * 1024  # largest client->server frame accepted
     # SSE
     sse_ping_interval: float = 15.0  # comment heartbeat
@@ -42,5 +50,11 @@ class ServerConfig:
     webrtc_ping_interval: float = 5.0  # app-level {"type":"ping"} on the channel
     webrtc_open_timeout: float = 10.0  # answer -> subscribe message, else the peer is closed
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
+    # Garbage collection: after start-up, collect once and move every object that exists
+    # then (modules, the app, routes) to the permanent generation (gc.freeze), so a full
+    # collection walks only what the feed and its connections allocate. `serve` turns it on;
+    # off by default because it is process-wide (an embedding app or a test runner may not
+    # want its own heap frozen).
+    gc_freeze: bool = False
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)

@@ -33,6 +33,15 @@ def uvicorn_config(
     app: Any, host: str, port: int, cfg: ServerConfig, **extra: Any
 ) -> uvicorn.Config:
     """The uvicorn settings every entry point uses, so measurements match what `serve` runs."""
+    if cfg.ws_compression:
+        from transports.websocket.deflate import DeflateSettings, protocol_class
+
+        extra.setdefault("ws", protocol_class(DeflateSettings(
+            window_bits=cfg.ws_deflate_window_bits, level=cfg.ws_deflate_level,
+            client_no_context_takeover=cfg.ws_deflate_client_no_context_takeover,
+            server_no_context_takeover=cfg.ws_deflate_server_no_context_takeover,
+            min_bytes=cfg.ws_compress_min_bytes,
+        )))  # fmt: skip
     return uvicorn.Config(
         app,
         host=host,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import logging
@@ -277,6 +278,9 @@ def create_app(
         for t in c.transports.values():
             await t.startup()
         c.ticker.start(c)
+        if config.gc_freeze:
+            gc.collect()
+            gc.freeze()
         log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
         try:
             yield

@@ -19,10 +19,13 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from transports import codec
 from transports.errors import TransportError
-from transports.message import Frame
+from transports.feed import SubscriptionClosed
+from transports.message import Message
 from transports.params import check_known, parse_after, parse_epoch
-from transports.server import ServerTransport, answer_client_frame, pump
+from transports.server import ServerTransport, answer_client_frame
+from transports.websocket.writer import Writer
 
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
@@ -63,12 +66,33 @@ class WebSocketTransport(ServerTransport):
             return
         await ws.accept()
         stats.opened()
-        lock = asyncio.Lock()
         reason = "closed"
+        # The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
+        # each message written by the publisher's own call, with no task wake-up and no
+        # timeout object per send; the pump task below only drains what queued meanwhile
+        # (hello, replay, backlog while a send waits for a slow socket, pongs).
+        writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close)
 
-        async def send(frame: Frame, text: str) -> None:
-            async with lock, asyncio.timeout(ctx.config.send_timeout):
-                await ws.send_text(text)
+        def direct(message: Message) -> bool:
+            if writer.busy:
+                return False
+            text, size = codec.wire(message)
+            writer.write(text)
+            stats.sent(size)
+            return True
+
+        async def pump() -> str:
+            try:
+                while True:
+                    frame = sub.get_nowait()
+                    if frame is None:
+                        await sub.wait()
+                        continue
+                    text, size = codec.wire(frame)
+                    await writer.write_when_idle(text)
+                    stats.sent(size)
+            except SubscriptionClosed as closed:
+                return closed.reason
 
         async def read() -> str:
             # Starlette reports a disconnect only through receive(): a send-only handler
@@ -81,10 +105,10 @@ class WebSocketTransport(ServerTransport):
                 pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes)
                 if pong is None:
                     return error or "bad_param"
-                async with lock:
-                    await ws.send_text(pong)
+                await writer.write_when_idle(pong)
 
-        pump_task = asyncio.ensure_future(pump(sub, send, stats))
+        sub.direct = direct
+        pump_task = asyncio.ensure_future(pump())
         read_task = asyncio.ensure_future(read())
         # A pump blocked in send() on a full socket would not see its subscription being
         # closed for overflow; watching the close lets us drop that client at once.
@@ -105,10 +129,13 @@ class WebSocketTransport(ServerTransport):
             else:
                 reason = str(finished.result())
         finally:
+            sub.direct = None
             sub.close()
+            writer.cancel()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            pending = (writer.pending,) if writer.pending is not None else ()
+            await asyncio.gather(*tasks, *pending, return_exceptions=True)
             stats.ended(reason)
         await self._close(ws, reason)
 

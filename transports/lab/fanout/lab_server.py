@@ -12,7 +12,8 @@ from transports.server import create_app
 
 
 async def serve(host: str, port: int, side: ServerSide) -> None:
-    cfg = ServerConfig()  # defaults: permessage-deflate off, demo publisher off
+    # As `serve` runs it: permessage-deflate off, GC frozen after start-up (our ticker here).
+    cfg = ServerConfig(gc_freeze=True)
     app = create_app(transports=("ws", "sse", "poll"), config=cfg)
     server = Server(uvicorn_config(app, host, port, cfg))
     task = asyncio.ensure_future(server.serve())

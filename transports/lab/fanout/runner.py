@@ -26,7 +26,7 @@ from transports.lab.fanout.procs import Child, cpu_seconds, free_port, rss_bytes
 
 GEN_BUSY_MAX = 0.9
 GEN_LAG_MAX_MS = 20.0
-P99_BOUND_MS = 50.0  # the max-rate search's latency bound (issue goal 3)
+P99_BOUND_MS = 50.0  # the max-rate search's latency bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +157,11 @@ class Run:
             row: dict[str, Any] = {"target": self.target.name, "server": self.target.label,
                    "clients": self.plan.clients, "rate": rate, "offered_per_s": target}  # fmt: skip
             row.update(self.window(self.plan.search_step_s))
-            row["passed"] = bool(
-                row["valid"] and row["p99_ms"] < P99_BOUND_MS and row["delivery_ratio"] >= 0.99
-            )
+            # Kept up: no seq lost and ≥ 97 % of the offered deliveries arrived in the window
+            # (a whole-window count; one message more or less at the window's edges is
+            # 5 % at 5 msg/s, so the per-message ratio is too coarse at low rates).
+            kept_up = row["deliveries_per_s"] >= 0.97 * target and row["lost"] == 0
+            row["passed"] = bool(row["valid"] and row["p99_ms"] < P99_BOUND_MS and kept_up)
             steps.append(row)
             if on_step is not None:
                 on_step(row)
