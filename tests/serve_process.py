@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +24,16 @@ class Served:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    admin_token: str = ""
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
+    def dashboard_url(self) -> str:
+        """The page with the admin token in the fragment, as `serve` prints it."""
+        return f"{self.url}/#token={self.admin_token}"
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -36,9 +48,11 @@ def serve(
     port = free_port(host)
     log = tmp / f"serve-{port}.log"
     cmd = [sys.executable, "-m", "transports", "serve", "--host", host, "--port", str(port)]
+    token = secrets.token_urlsafe(16)
+    env = {**os.environ, "TRANSPORT_LAB_ADMIN_TOKEN": token}
     with log.open("wb") as out:
-        process = subprocess.Popen([*cmd, *args], stdout=out, stderr=subprocess.STDOUT)
-    served = Served(f"http://{host}:{port}", process, log)
+        process = subprocess.Popen([*cmd, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+    served = Served(f"http://{host}:{port}", process, log, token)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -72,7 +72,7 @@ def test_all_panels_deliver_in_order(make_server: Callable[..., LiveServer]) -> 
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server.url + "/")
+        page.goto(f"{server.url}/#token={server.admin_token}")
         wait_panels(page, names, CLEAN.format(n=N), 30 * UNIT)
         state = panels(page)
         page.screenshot(path=str(artifacts_dir() / "dashboard.png"))
@@ -89,7 +89,7 @@ def test_not_served_panels_and_disabled_faults(make_server: Callable[..., LiveSe
     server = dashboard_server(make_server, ["sse"])
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(server.url + "/")
+        page.goto(f"{server.url}/#token={server.admin_token}")
         wait_panels(page, ["sse"], "+p.received >= 3", 20 * UNIT)
         state = panels(page)
         disabled = page.eval_on_selector_all(
@@ -107,7 +107,7 @@ def test_publisher_controls_change_the_rate(make_server: Callable[..., LiveServe
     server = dashboard_server(make_server, ["ws"])
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(server.url + "/")
+        page.goto(f"{server.url}/#token={server.admin_token}")
         wait_panels(page, ["ws"], "+p.received >= 3", 20 * UNIT)
         page.fill("#publisher [name=rate]", "0")
         page.fill("#publisher [name=payload_bytes]", "300")
@@ -140,7 +140,7 @@ def test_five_panels_in_a_network_namespace(
         server = lab_server(make_server, names, host=ns.host_ip, webrtc_loopback_only=False)
         with chromium(str(ns.wrapper)) as browser:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
-            page.goto(server.url + "/")
+            page.goto(f"{server.url}/#token={server.admin_token}")
             wait_panels(page, names, CLEAN.format(n=N), 40 * UNIT)
             delivered = panels(page)
             events = cut_each(page, names, 40 * UNIT)
@@ -201,7 +201,7 @@ def test_cut_each_transport_resumes_without_gap(make_server: Callable[..., LiveS
     server = lab_server(make_server, names)
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.goto(server.url + "/")
+        page.goto(f"{server.url}/#token={server.admin_token}")
         wait_panels(page, names, CLEAN.format(n=N), 30 * UNIT)
         enabled = page.eval_on_selector_all(
             "section.panel[data-transport]:not(.off) .faults button",

@@ -45,7 +45,7 @@ def received(page: Page, names: list[str]) -> dict[str, int]:
 
 
 def open_page(page: Page, url: str, names: list[str]) -> dict[str, dict[str, str]]:
-    page.goto(url + "/")
+    page.goto(url)
     wait_panels(page, names, CLEAN.format(n=N // 2), 30 * UNIT)
     assert page.is_enabled("#restart")
     return panels(page)
@@ -57,7 +57,7 @@ def test_restart_server_in_memory_every_panel_reports_the_new_epoch(tmp_path: Pa
     args = ("--faults", "--transports", ",".join(names), "--rate", str(RATE))
     with serve(tmp_path, *args) as served, chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        before = open_page(page, served.url, names)
+        before = open_page(page, served.dashboard_url, names)
         old = before[names[0]]["epoch"]
         page.click("#restart")
         # Every panel reconnects, learns the new epoch (a reset) and carries on from seq 1.
@@ -98,7 +98,7 @@ def test_restart_server_with_sqlite_history_loses_nothing(tmp_path: Path) -> Non
     args = ("--faults", "--transports", ",".join(names), "--rate", str(RATE), "--history", history)
     with serve(tmp_path, *args) as served, chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        before = open_page(page, served.url, names)
+        before = open_page(page, served.dashboard_url, names)
         page.click("#restart")
         n = max(int(before[n]["received"]) for n in names) + 20
         wait_panels(page, names, "p.state === 'open' && " + CLEAN.format(n=n), 30 * UNIT)
@@ -127,7 +127,7 @@ def test_blackhole_stalls_one_panel_and_latency_shows_in_p50(
     server = lab_server(make_server, names)
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.goto(server.url + "/")
+        page.goto(f"{server.url}/#token={server.admin_token}")
         wait_panels(page, names, CLEAN.format(n=N // 2), 30 * UNIT)
         assert not page.is_enabled("#restart")  # this server cannot restart itself
         page.fill('section.panel[data-transport="poll"] .faults input', str(added_ms))
@@ -190,7 +190,7 @@ def test_restart_server_webrtc_panel_in_a_network_namespace(tmp_path: Path) -> N
         chromium(str(ns.wrapper)) as browser,
     ):
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        before = open_page(page, served.url, names)
+        before = open_page(page, served.dashboard_url, names)
         page.click("#restart")
         wait_panels(
             page,

@@ -19,6 +19,10 @@ from transports.live import LiveServer
 from transports.server import create_app
 
 
+def json_admin(live: LiveServer) -> dict[str, str]:
+    return {**live.admin_headers, "content-type": "application/json"}
+
+
 @pytest.fixture
 def lab_server() -> Iterator[tuple[LiveServer, FaultLab]]:
     live = LiveServer(("ws", "sse", "poll"), config=ServerConfig())
@@ -56,7 +60,7 @@ def test_bad_input_is_a_documented_400(lab_server: tuple[LiveServer, FaultLab]) 
         ("ws", b'{"action": "add", "fault": {"kind": "meteor"}}'),
         ("ws", b'{"action": "remove", "name": "missing"}'),
     ]:
-        r = httpx.post(f"{live.url}/api/faults/{path}", content=body)
+        r = httpx.post(f"{live.url}/api/faults/{path}", content=body, headers=json_admin(live))
         assert r.status_code == 400, (path, body)
         assert r.json()["error"] == "bad_param"
     # Still serving.
@@ -66,17 +70,25 @@ def test_bad_input_is_a_documented_400(lab_server: tuple[LiveServer, FaultLab]) 
 def test_actions_change_the_proxy(lab_server: tuple[LiveServer, FaultLab]) -> None:
     live, _ = lab_server
     r = httpx.post(
-        live.url + "/api/faults/sse", json={"action": "latency", "latency_ms": 50, "jitter_ms": 5}
+        live.url + "/api/faults/sse",
+        headers=live.admin_headers,
+        json={"action": "latency", "latency_ms": 50, "jitter_ms": 5},
     )
     assert r.status_code == 200
     assert r.json()["active"][0]["kind"] == "latency"
     assert r.json()["active"][0]["latency_ms"] == 50
-    r = httpx.post(live.url + "/api/faults/sse", json={"action": "blackhole"})
+    r = httpx.post(
+        live.url + "/api/faults/sse", headers=live.admin_headers, json={"action": "blackhole"}
+    )
     assert {f["kind"] for f in r.json()["active"]} == {"latency", "blackhole"}
-    r = httpx.post(live.url + "/api/faults/sse", json={"action": "restore"})
+    r = httpx.post(
+        live.url + "/api/faults/sse", headers=live.admin_headers, json={"action": "restore"}
+    )
     assert r.json()["active"] == []
     r = httpx.post(
-        live.url + "/api/faults/sse", json={"action": "add", "fault": {"kind": "slicer"}}
+        live.url + "/api/faults/sse",
+        headers=live.admin_headers,
+        json={"action": "add", "fault": {"kind": "slicer"}},
     )
     assert r.json()["active"][0]["kind"] == "slicer"
 
@@ -101,7 +113,11 @@ async def test_cut_through_the_api_resumes_without_loss(
         async def publisher() -> None:
             await asyncio.to_thread(live.publish, {"i": 1})
             await first.wait()
-            cut = await http.post(f"{live.url}/api/faults/{transport}", json={"action": "cut"})
+            cut = await http.post(
+                f"{live.url}/api/faults/{transport}",
+                json={"action": "cut"},
+                headers=live.admin_headers,
+            )
             assert cut.status_code == 200
             for i in range(2, 6):  # published while the client is away
                 await asyncio.to_thread(live.publish, {"i": i})

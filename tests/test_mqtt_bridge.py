@@ -136,9 +136,11 @@ def test_serve_starts_and_stops_the_managed_broker() -> None:
     require_executable("mosquitto")
     port = free_port()
     exe = [sys.executable, "-m", "transports.cli"]
+    admin = {"Authorization": "Bearer test-admin-token"}
     serve = subprocess.Popen(
         [*exe, "serve", "--port", str(port), "--rate", "0", "--transports", "ws,mqtt"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "TRANSPORT_LAB_ADMIN_TOKEN": "test-admin-token"},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -147,7 +149,9 @@ def test_serve_starts_and_stops_the_managed_broker() -> None:
         assert broker["kind"] == "mosquitto"
         os.kill(broker["pid"], 0)  # alive
         for i in range(3):
-            httpx.post(url + "/api/publish", json={"data": {"i": i}}).raise_for_status()
+            httpx.post(
+                url + "/api/publish", json={"data": {"i": i}}, headers=admin
+            ).raise_for_status()
         follow = subprocess.run(
             [*exe, "follow", "mqtt", url, "--after", "0", "--count", "3"],
             capture_output=True, text=True, timeout=60 * UNIT, check=True,

@@ -42,7 +42,7 @@ async def follow_across_restart(
                     continue
                 delivered += 1
                 if delivered == before:
-                    r = await http.post(served.url + RESTART)
+                    r = await http.post(served.url + RESTART, json={}, headers=served.admin_headers)
                     assert r.status_code == 202, r.text
                     assert r.json()["restarting"] is True
                     restart_at = delivered
@@ -99,7 +99,9 @@ def test_restart_with_sqlite_history_loses_nothing(tmp_path: Path) -> None:
     with serve(tmp_path, *args) as served:
         events, state = asyncio.run(follow_across_restart(served, "poll", 10, 10))
         # The same from the command line: it waits until the server serves again.
-        result = CliRunner().invoke(app, ["fault", "server", "restart", "--url", served.url])
+        result = CliRunner().invoke(
+            app, ["fault", "server", "restart", "--url", served.url, "--token", served.admin_token]
+        )
         assert result.exit_code == 0, result.output
         again = httpx.get(served.url + "/api/faults").json()["server"]
         refused = CliRunner().invoke(app, ["fault", "server", "cut", "--url", served.url])
@@ -126,7 +128,7 @@ def test_restart_refused_where_the_server_cannot_restart(
         return install(create_app(**kwargs), lab)
 
     server = make_server(("ws",), config=ServerConfig(), app_factory=factory, port=port)
-    r = httpx.post(server.url + RESTART)
+    r = httpx.post(server.url + RESTART, json={}, headers=server.admin_headers)
     assert r.status_code == 400
     assert r.json()["error"] == "bad_param"
     assert "serve --faults" in r.json()["detail"]

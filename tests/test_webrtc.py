@@ -116,7 +116,7 @@ async def test_bad_subscribe_messages_are_refused_on_the_channel(make_server: Ma
     assert info.value.reason == "cursor_ahead"
 
     for first, reason in [
-        ("garbage", "bad_param"),
+        ("garbage", "bad_message"),
         (json.dumps({"type": "subscribe", "after": -1}), "bad_cursor"),
         (json.dumps({"type": "subscribe", "after": True}), "bad_cursor"),
         (json.dumps({"type": "subscribe", "epoch": "x y"}), "bad_param"),

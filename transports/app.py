@@ -33,7 +33,9 @@ def build_app(
             CORSMiddleware,
             allow_origins=list(config.allowed_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type", "last-event-id"],
+            # authorization: the dashboard's admin token on its POSTs. No credentials
+            # (cookies) and no wildcard: only the listed origins may read or write.
+            allow_headers=["content-type", "last-event-id", "authorization"],
             max_age=600,
         )
     return app

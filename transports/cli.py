@@ -40,15 +40,21 @@ def _transports(value: str) -> list[str]:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    rate: Annotated[float, typer.Option(help="Demo publisher messages/s (0 = off).")] = 5.0,
-    payload_bytes: Annotated[int, typer.Option(help="Demo message data size.")] = 64,
+    port: Annotated[int, typer.Option(help="Port to bind.", min=1, max=65535)] = 8000,
+    rate: Annotated[
+        float, typer.Option(help="Demo publisher messages/s (0 = off).", min=0, max=10_000)
+    ] = 5.0,
+    payload_bytes: Annotated[
+        int, typer.Option(help="Demo message data size.", min=0, max=1024 * 1024)
+    ] = 64,
     transports: Annotated[str, typer.Option(help="Comma-separated transports.")] = ",".join(ALL),
     history: Annotated[
         str | None,
         typer.Option(help="memory://?capacity=N (default) or sqlite:///file.db?capacity=N"),
     ] = None,
-    queue_size: Annotated[int, typer.Option(help="Per-subscriber queue bound.")] = 1024,
+    queue_size: Annotated[
+        int, typer.Option(help="Per-subscriber queue bound.", min=1, max=1_000_000)
+    ] = 1024,
     ws_compression: Annotated[bool, typer.Option(help="Offer permessage-deflate.")] = False,
     mqtt_url: Annotated[
         str | None,
@@ -60,12 +66,29 @@ def serve(
     allow_origin: Annotated[
         list[str] | None, typer.Option(help="Extra allowed Origin (repeatable).")
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Extra Host name served (repeatable; '*' = any). Default: loopback names "
+            "and the address a client connected to (DNS-rebinding defence)."
+        ),
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRANSPORT_LAB_ADMIN_TOKEN",
+            help="Bearer token for writes and admin actions (default: a new random one, "
+            "printed in the dashboard URL).",
+        ),
+    ] = None,
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
+
+    import secrets
 
     from transports.app import build_app
     from transports.live import Server, uvicorn_config
@@ -82,15 +105,25 @@ def serve(
         mqtt_url=mqtt_url,
         broker=broker,
         allowed_origins=list(allow_origin or []),
+        allowed_hosts=list(allow_host or []),
+        # Fixed here, so it stays valid across `--faults` server restarts.
+        admin_token=admin_token or secrets.token_urlsafe(32),
         # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
         # on another address; bound elsewhere, offer that interface's candidates too.
         webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
         gc_freeze=True,
     )
     names = _transports(transports)
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     console.print(
-        f"[bold]Transport Lab[/] on [cyan]http://{host}:{port}/[/] "
-        f"({', '.join(names)}; {rate:g} msg/s)"
+        f"[bold]Transport Lab[/] on [cyan]http://{netloc}/[/] ({', '.join(names)}; {rate:g} msg/s)"
+    )
+    # Like Jupyter: the dashboard takes the admin token from the URL fragment (never sent to
+    # the server in a request line or logged), keeps it for the tab and drops it from the bar.
+    console.print(
+        f"Dashboard (admin): http://{netloc}/#token={cfg.admin_token}",
+        highlight=False,
+        soft_wrap=True,
     )
     try:
         if faults:

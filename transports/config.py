@@ -58,3 +58,8 @@ class ServerConfig:
     gc_freeze: bool = False
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: list[str] = field(default_factory=list)
+    # Host names served besides the loopback names and the address a client connected to
+    # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
+    allowed_hosts: list[str] = field(default_factory=list)
+    # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
+    admin_token: str | None = None

@@ -8,6 +8,8 @@ The feed lives on the server's own event loop; :meth:`LiveServer.publish` hops o
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import socket
 import threading
 import time
@@ -29,10 +31,37 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class ClientErrorLog(logging.Filter):
+    """One warning line, no traceback, for the client-caused errors uvicorn logs with one.
+
+    uvicorn's WebSocket protocol closes a text frame that is not UTF-8 with 1007 (RFC 6455
+    §8.1) — right — but logs it with ``logger.exception``: a client could fill the log with
+    tracebacks. The project's rule is one line per client error.
+    """
+
+    MESSAGES = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.msg in self.MESSAGES:
+            exc = record.exc_info[1]
+            record.msg = f"{record.msg} Closed 1007. ({type(exc).__name__}: {str(exc)[:120]})"
+            record.args = None
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, ClientErrorLog) for f in logger.filters):
+        logger.addFilter(ClientErrorLog())
+
+
 def uvicorn_config(
     app: Any, host: str, port: int, cfg: ServerConfig, **extra: Any
 ) -> uvicorn.Config:
     """The uvicorn settings every entry point uses, so measurements match what `serve` runs."""
+    _install_log_filter()
     if cfg.ws_compression:
         from transports.websocket.deflate import DeflateSettings, protocol_class
 
@@ -90,6 +119,9 @@ class LiveServer:
         self.app_factory = app_factory
         self.transports = tuple(transports)
         self.config = config or ServerConfig()
+        # Fixed up front, so it survives restart() (a new app, a new context).
+        if self.config.admin_token is None:
+            self.config.admin_token = secrets.token_urlsafe(32)
         self.auth = auth
         self.host = host
         self.port = port or free_port(host)
@@ -105,6 +137,16 @@ class LiveServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}"
+
+    @property
+    def admin_token(self) -> str:
+        assert self.config.admin_token is not None
+        return self.config.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for write/admin requests (``/api/publish``, ``/api/faults/*``, ...)."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     @property
     def ctx(self) -> ServerContext:

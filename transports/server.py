@@ -14,21 +14,29 @@ import asyncio
 import contextlib
 import gc
 import importlib
-import json
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 from starlette.applications import Starlette
-from starlette.requests import HTTPConnection, Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from transports import codec
-from transports.auth import Authenticator, ConnectionRequest, Principal, allow_anonymous
+from transports import codec, strictjson
+from transports.auth import (
+    Authenticator,
+    ConnectionRequest,
+    Principal,
+    allow_anonymous,
+    with_admin_token,
+)
 from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
+from transports.hosts import HostCheck
 from transports.message import Control, Frame
 from transports.publisher import Ticker
 from transports.stats import TransportStats
@@ -51,7 +59,10 @@ class ServerContext:
     def __init__(self, feed: Feed, config: ServerConfig, auth: Authenticator) -> None:
         self.feed = feed
         self.config = config
-        self.auth = auth
+        # Generated when not configured; `serve` and LiveServer set it up front so it stays
+        # the same across a server restart (the dashboard keeps using it).
+        self.admin_token = config.admin_token or secrets.token_urlsafe(32)
+        self.auth = with_admin_token(self.admin_token, auth)
         self.stats: dict[str, TransportStats] = {}
         self.ticker = Ticker(feed, config.rate, config.payload_bytes)
         self.transports: dict[str, ServerTransport] = {}
@@ -107,6 +118,18 @@ class ServerContext:
                 raise TransportError("bad_origin", f"Origin {origin[:100]!r} is not allowed")
         return await self.auth(self.request_of(transport, conn))
 
+    async def require_admin(self, conn: HTTPConnection) -> Principal:
+        """Admission for write/admin endpoints: Origin check, the auth hook (with the admin
+        token in front), then the ``admin`` role. Raises ``unauthorized`` / ``forbidden``."""
+        principal = await self.admit("admin", conn)
+        if principal.is_admin:
+            return principal
+        if principal.anonymous:
+            raise TransportError(
+                "unauthorized", "this endpoint needs the admin token (Authorization: Bearer ...)"
+            )
+        raise TransportError("forbidden", f"{principal.id!r} has no admin role")
+
     def reject(self, transport: str, conn: HTTPConnection, error: TransportError) -> None:
         self.stats[transport].rejected += 1
         client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
@@ -160,14 +183,15 @@ def answer_client_frame(raw: str | bytes, limit: int) -> tuple[str | None, str |
     """Check one frame a client sent on a bidirectional transport (WebSocket, data channel).
 
     Clients may only send ``{"type":"ping","id":…}``. Returns ``(pong_text, None)`` for a
-    ping, or ``(None, reason)`` with the documented error to close with.
+    ping, or ``(None, reason)`` with the documented error to close with: ``too_large``,
+    ``bad_message`` (not strict JSON, see ``strictjson``) or ``bad_param`` (not a ping).
     """
     if len(raw) > limit:
         return None, "too_large"
     try:
-        obj = json.loads(raw)
-    except ValueError:
-        return None, "bad_param"
+        obj = strictjson.loads(raw)
+    except TransportError as error:
+        return None, error.reason
     if not isinstance(obj, dict) or obj.get("type") != "ping":
         return None, "bad_param"
     return codec.encode(Control("pong", {"id": obj.get("id")})), None
@@ -175,6 +199,48 @@ def answer_client_frame(raw: str | bytes, limit: int) -> tuple[str | None, str |
 
 def error_response(error: TransportError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.kind.status)
+
+
+def refused(conn: HTTPConnection, error: TransportError) -> JSONResponse:
+    """One log line and the documented answer, for a refused request outside a transport."""
+    client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
+    log.warning("%s %s rejected %s: %s", conn.url.path, client, error.reason, error.detail)
+    return error_response(error)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as ``too_large`` as soon as it passes ``limit`` bytes (not
+    buffered whole first). A client that aborts its body is ``bad_message`` (one log line,
+    no ``ClientDisconnect`` traceback; nobody is left to read the answer)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TransportError("too_large", f"{declared} bytes > {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TransportError("too_large", f"more than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise TransportError("bad_message", "the client aborted the request body") from None
+    return b"".join(chunks)
+
+
+async def admin_json(ctx: ServerContext, request: Request) -> Any:
+    """The strict-JSON body of a write/admin request, after :meth:`ServerContext.require_admin`.
+
+    Only ``application/json`` is accepted: a cross-site page can send ``text/plain`` or a
+    form without a CORS preflight (Fetch standard §4.1, "CORS-safelisted request-header"),
+    never JSON. An empty body is ``None``.
+    """
+    await ctx.require_admin(request)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise TransportError("bad_media_type", f"Content-Type {media[:60]!r}")
+    body = await read_body(request, ctx.config.max_frame_bytes)
+    return strictjson.loads(body) if body.strip() else None
 
 
 def load_transport(name: str, ctx: ServerContext) -> ServerTransport:
@@ -239,28 +305,32 @@ def create_app(
         )
 
     async def api_publish(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > config.max_frame_bytes:
-            return error_response(TransportError("too_large", f"{len(body)} bytes"))
         try:
-            obj = json.loads(body or b"{}")
-        except ValueError:
-            return error_response(TransportError("bad_param", "body is not JSON"))
-        if not isinstance(obj, dict) or "data" not in obj:
-            return error_response(TransportError("bad_param", 'body must be {"data": ...}'))
-        topic = obj.get("topic", "ticker")
-        if not isinstance(topic, str) or not topic or len(topic) > 200:
-            return error_response(TransportError("bad_param", "topic must be a short string"))
+            obj = await admin_json(ctx(), request)
+            if not isinstance(obj, dict) or "data" not in obj:
+                raise TransportError("bad_message", 'body must be {"data": ...}')
+            topic = obj.get("topic", "ticker")
+            if not isinstance(topic, str) or not topic or len(topic) > 200:
+                raise TransportError("bad_param", "topic must be a short string")
+        except TransportError as error:
+            return refused(request, error)
         message = ctx().feed.publish(obj["data"], topic)
         return JSONResponse(message.to_dict())
 
     async def api_publisher(request: Request) -> Response:
         if request.method == "POST":
             try:
-                obj = await request.json()
-                ctx().ticker.configure(rate=obj.get("rate"), payload_bytes=obj.get("payload_bytes"))
-            except (ValueError, TypeError, AttributeError) as exc:
-                return error_response(TransportError("bad_param", str(exc)))
+                obj = await admin_json(ctx(), request)
+                if not isinstance(obj, dict):
+                    raise TransportError("bad_param", 'body must be {"rate": ..., ...}')
+                try:
+                    ctx().ticker.configure(
+                        rate=obj.get("rate"), payload_bytes=obj.get("payload_bytes")
+                    )
+                except (ValueError, TypeError) as exc:
+                    raise TransportError("bad_param", str(exc)[:200]) from None
+            except TransportError as error:
+                return refused(request, error)
         return JSONResponse(ctx().ticker.settings())
 
     @contextlib.asynccontextmanager
@@ -304,4 +374,5 @@ def create_app(
     for t in loaded.values():
         routes.extend(t.routes())
     routes.extend(extra_routes)
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(HostCheck, allowed=config.allowed_hosts)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

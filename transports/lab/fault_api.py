@@ -16,12 +16,16 @@ that transport's faults only. The interface is documented in ``docs/faults.md``:
 - ``POST /api/faults/server/restart``: restart the feed server, when the process running it
   supports that (``serve --faults``, see ``supervisor.py``); ``GET /api/faults`` then has a
   ``"server"`` entry.
+
+The ``POST`` actions and the restart change the server for everyone: they need the admin
+token (``Authorization: Bearer``) and a JSON body, like every write endpoint (``401``/``403``,
+``415 bad_media_type``). Reading the state and the relayed offer (a subscriber's signalling)
+stay open.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -38,7 +42,7 @@ from transports.lab.faults import Blackhole, Latency, from_dict
 from transports.lab.proxy import FaultProxy
 from transports.lab.udp_relay import UdpRelay, rewrite_candidates
 from transports.live import free_port
-from transports.server import error_response
+from transports.server import admin_json, error_response, read_body, refused
 
 log = logging.getLogger("transports.lab.faults")
 ACTIONS = ("cut", "blackhole", "latency", "restore", "add", "remove")
@@ -203,20 +207,34 @@ def routes(lab: FaultLab) -> list[BaseRoute]:
     async def control(request: Request) -> Response:
         name = request.path_params["transport"]
         try:
-            body = json.loads(await request.body() or b"null")
-            lab.apply(name, body)
-        except ValueError as exc:  # JSON errors are ValueErrors too
-            error = TransportError("bad_param", str(exc)[:300])
-            log.warning("fault request rejected: %s", error.detail)
-            return error_response(error)
+            try:
+                body = await admin_json(request.app.state.ctx, request)
+                lab.apply(name, body)
+            except TransportError as error:
+                if error.reason != "bad_message":
+                    raise
+                # The fault lab documents every bad body as bad_param.
+                raise TransportError("bad_param", error.detail) from None
+            except ValueError as exc:
+                raise TransportError("bad_param", str(exc)[:300]) from None
+        except TransportError as error:
+            return refused(request, error)
         return JSONResponse(lab.describe()["transports"][name])
 
     async def offer(request: Request) -> Response:
         if lab.relay is None:
             return error_response(TransportError("bad_param", "webrtc is not served"))
-        return await lab.relayed_offer(await request.body(), dict(request.headers))
+        try:
+            body = await read_body(request, request.app.state.ctx.config.max_frame_bytes)
+        except TransportError as error:
+            return refused(request, error)
+        return await lab.relayed_offer(body, dict(request.headers))
 
     async def restart(request: Request) -> Response:
+        try:
+            await admin_json(request.app.state.ctx, request)
+        except TransportError as error:
+            return refused(request, error)
         if lab.restart is None:
             detail = "this server cannot restart itself: run it with `transport-lab serve --faults`"
             log.warning("restart request rejected: %s", detail)

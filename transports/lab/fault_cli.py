@@ -53,6 +53,13 @@ def fault(
     url: Annotated[str, typer.Option(help="Server started with --faults.")] = (
         "http://127.0.0.1:8000"
     ),
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRANSPORT_LAB_ADMIN_TOKEN",
+            help="The server's admin token (printed by `serve` in the dashboard URL).",
+        ),
+    ] = None,
 ) -> None:
     """Show or change the faults of a server run with `serve --faults`."""
     import contextlib
@@ -63,11 +70,12 @@ def fault(
     base = url.rstrip("/") + "/api/faults"
     if transport is not None and action is None:
         raise typer.BadParameter("give an action: cut, blackhole, latency or restore")
-    with httpx.Client(timeout=10) as http:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(timeout=10, headers=headers) as http:
         if transport == "server":
             if action != "restart":
                 raise typer.BadParameter("the server's only action is 'restart'")
-            r = http.post(f"{base}/server/restart")
+            r = http.post(f"{base}/server/restart", json={})
             if r.status_code != 202:
                 console.print(f"[red]{r.status_code}[/] {r.json()}")
                 raise typer.Exit(1)

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from transports import codec
+from transports import codec, strictjson
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
@@ -39,7 +38,7 @@ log = logging.getLogger("transports.webrtc")
 
 LABEL = "feed"
 # Reasons worth telling the client in a close frame before the peer goes away.
-TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "too_large"}
+TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "bad_message", "too_large"}
 
 
 class ChannelGone(Exception):
@@ -48,10 +47,7 @@ class ChannelGone(Exception):
 
 def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
     """Validate the client's first channel message; return its cursor ``(after, epoch)``."""
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        raise TransportError("bad_param", "first channel message is not JSON") from None
+    obj = strictjson.loads(text)  # bad_message unless strict JSON
     if not isinstance(obj, dict) or obj.get("type") != "subscribe":
         raise TransportError("bad_param", 'first channel message must be {"type":"subscribe"}')
     unknown = sorted(set(obj) - {"type", "after", "epoch"})

@@ -24,7 +24,6 @@ ICE is restricted to loopback host candidates with no STUN server by default
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, ClassVar
 
@@ -33,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from transports import strictjson
 from transports.errors import TransportError
-from transports.server import ServerTransport, error_response
+from transports.server import ServerTransport, error_response, read_body
 from transports.webrtc import ice
 from transports.webrtc.peer import LABEL, Peer
 
@@ -125,25 +125,12 @@ class WebRTCTransport(ServerTransport):
             self.peers.discard(peer)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of the body; more is ``413 too_large``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TransportError("too_large", f"body of {declared} bytes > {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TransportError("too_large", f"body > {limit} bytes")
-    return bytes(body)
-
-
 def parse_offer(body: bytes) -> str:
     """Check the offer JSON and return its SDP with mDNS candidates removed."""
     try:
-        obj = json.loads(body)
-    except ValueError:
-        raise TransportError("bad_sdp", "body is not JSON") from None
+        obj = strictjson.loads(body)
+    except TransportError as error:
+        raise TransportError("bad_sdp", f"body is not strict JSON: {error.detail}") from None
     if not isinstance(obj, dict) or obj.get("type") != "offer":
         raise TransportError("bad_sdp", 'body must be {"sdp": ..., "type": "offer"}')
     sdp = obj.get("sdp")

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,8 @@ import httpx
 from transports.live import free_port
 from transports.message import Message
 from transports.webrtc.client import WebRTCSubscriber
+
+TOKEN_ENV = "TRANSPORT_LAB_ADMIN_TOKEN"  # the same variable `serve --admin-token` reads
 
 
 @dataclass(slots=True)
@@ -94,6 +97,8 @@ def served(url: str | None) -> Iterator[str]:
         yield url.rstrip("/")
         return
     port = free_port()
+    # The child server and this process share the admin token through the environment.
+    os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
     cmd = [sys.executable, "-m", "transports.webrtc.setup_bench", "--serve", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -123,7 +128,14 @@ async def bench(base_url: str, counts: list[int], repeat: int, timeout: float) -
         limit = info["transports"]["webrtc"]["max_peers"]
         if max(counts) > limit:
             raise SystemExit(f"the server admits at most {limit} peers (webrtc_max_peers)")
-        await http.post(base_url + "/api/publish", json={"data": "first"})
+        token = os.environ.get(TOKEN_ENV, "")
+        r = await http.post(
+            base_url + "/api/publish",
+            json={"data": "first"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if r.status_code != 200:
+            raise SystemExit(f"publish refused ({r.text}); set {TOKEN_ENV} to the admin token")
     await run_round(base_url, 1, timeout)  # warm-up: imports, first certificate
     print(f"server {base_url}; client pid {os.getpid()} on CPUs {sorted(os.sched_getaffinity(0))}")
     print(f"load average {os.getloadavg()[0]:.2f}; {repeat} repeat(s) per peer count")
@@ -144,7 +156,7 @@ def serve(port: int) -> None:
     from transports.live import uvicorn_config
     from transports.server import create_app
 
-    cfg = ServerConfig(rate=0)
+    cfg = ServerConfig(rate=0, admin_token=os.environ.get(TOKEN_ENV))
     app = create_app(transports=("webrtc",), config=cfg)
     uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, cfg)).run()
 

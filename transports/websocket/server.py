@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, ClassVar
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from transports import codec
-from transports.errors import TransportError
+from transports.errors import KINDS, TransportError
 from transports.feed import SubscriptionClosed
 from transports.message import Message
 from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, answer_client_frame
 from transports.websocket.writer import Writer
 
+log = logging.getLogger("transports.websocket")
+CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
 TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
@@ -146,10 +149,13 @@ class WebSocketTransport(ServerTransport):
             code = GOING_AWAY
         elif reason == "too_large":
             code = TOO_BIG
-        elif reason in ("slow_consumer", "bad_param"):
-            code = TransportError(reason).kind.ws_code
+        elif reason in KINDS:  # slow_consumer, bad_param, bad_message, ...: 4000 + status
+            code = KINDS[reason].ws_code
         else:
             code = NORMAL_CLOSE
+        if reason in CLIENT_ERRORS:
+            client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+            log.warning("ws %s closed %d %s: bad client frame", client, code, reason)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1.0):
                 await ws.close(code, reason)

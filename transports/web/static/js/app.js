@@ -15,6 +15,27 @@ import { connectWs } from "./transports/ws.js";
 const ORDER = ["ws", "sse", "poll", "webrtc", "mqtt"];
 const PATHS = { ws: "/ws", sse: "/sse", poll: "/poll", webrtc: "/webrtc/offer", mqtt: "/mqtt" };
 
+// The admin token: `serve` prints the dashboard URL with #token=… (a fragment is never sent
+// to the server, so it is not in any request line or log). Kept for this tab only
+// (sessionStorage) and removed from the address bar, so it is not bookmarked or shared.
+const TOKEN_KEY = "transport-lab-admin-token";
+function adminToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+const TOKEN = adminToken();
+
+/** A state-changing request: JSON body and the admin token (no simple-request CSRF). */
+function post(body) {
+  const headers = { "content-type": "application/json" };
+  if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
+  return { method: "POST", headers, body: JSON.stringify(body) };
+}
+
 async function getJson(url, init) {
   const res = await fetch(url, { cache: "no-store", ...init });
   const body = await res.json().catch(() => null);
@@ -69,11 +90,7 @@ function faultControls(root, name, faults, status) {
       const body = { action: b.dataset.action };
       if (body.action === "latency") body.latency_ms = Number(latency.value) || 200;
       try {
-        const res = await getJson(`/api/faults/${name}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-        });
+        const res = await getJson(`/api/faults/${name}`, post(body));
         status(name, `fault ${body.action}${body.latency_ms ? ` ${body.latency_ms} ms` : ""}`, res);
       } catch (err) {
         status(name, `fault ${body.action} failed: ${err.message}`);
@@ -99,7 +116,7 @@ function restartControl(faults, panels) {
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      const asked = await getJson(server.restart_url, { method: "POST" });
+      const asked = await getJson(server.restart_url, post({}));
       for (const p of Object.values(panels)) p.log(`server restart (epoch was ${String(asked.epoch).slice(0, 8)})`, "fault");
       out.textContent = "restarting…";
       // Bounded: the server answers "restarting" until the fresh one serves (seconds).
@@ -132,11 +149,7 @@ function publisherControls(publisher, onChange) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      const now = await getJson("/api/publisher", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ rate: Number(rate.value), payload_bytes: Number(size.value) }),
-      });
+      const now = await getJson("/api/publisher", post({ rate: Number(rate.value), payload_bytes: Number(size.value) }));
       onChange(now);
       form.querySelector("output").textContent = `publishing ${now.rate} msg/s × ${now.payload_bytes} B`;
     } catch (err) {
