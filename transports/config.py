@@ -24,6 +24,11 @@ class ServerConfig:
     # negotiated (RSV1 is per message, RFC 7692 §6); chosen in notebooks/05-compression.
     ws_compress_min_bytes: int = 256
     max_frame_bytes: int = 64 * 1024  # largest client->server frame accepted
+    # gzip for /poll responses and /sse streams, when the client accepts it (off by default,
+    # like permessage-deflate, so byte counts show the protocol itself); see httpgzip.py.
+    http_compression: bool = False
+    http_compression_level: int = 6  # 1..9
+    poll_compress_min_bytes: int = 512  # smaller poll responses go out uncompressed
     # SSE
     sse_ping_interval: float = 15.0  # comment heartbeat
     sse_retry_ms: int = 1000  # `retry:` sent to EventSource clients

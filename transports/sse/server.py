@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from transports import codec
 from transports.errors import TransportError
 from transports.feed import Subscription
+from transports.httpgzip import GzipStream, accepts_gzip
 from transports.message import Control, Message
 from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, error_response
@@ -69,13 +70,16 @@ class SSETransport(ServerTransport):
         except TransportError as error:
             ctx.reject(self.name, request, error)
             return error_response(error)
-        return EventSourceResponse(
+        response = EventSourceResponse(
             self._events(sub),
             headers=ANTI_BUFFERING,
             ping=ctx.config.sse_ping_interval,
             send_timeout=ctx.config.send_timeout,
             sep=SEP,
         )
+        if ctx.config.http_compression and accepts_gzip(request.headers):
+            return GzipStream(response, ctx.config.http_compression_level)
+        return response
 
     async def _events(self, sub: Subscription) -> AsyncIterator[ServerSentEvent]:
         stats = self.ctx.stats[self.name]
