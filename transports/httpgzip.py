@@ -22,6 +22,11 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 ENCODING_HEADERS = [(b"content-encoding", b"gzip"), (b"vary", b"accept-encoding")]
+# A stream keeps its compressor for its whole life: zlib's defaults (32 KB window, memLevel 8)
+# hold ~260 KB per stream; uvicorn's permessage-deflate settings (4 KB window, memLevel 5)
+# hold ~33 KB and compress feed events about as well (notebooks/05-compression).
+STREAM_WINDOW_BITS = 12
+STREAM_MEM_LEVEL = 5
 
 
 def accepts_gzip(headers: Mapping[str, str]) -> bool:
@@ -47,8 +52,10 @@ class GzipStream(Response):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # wbits 16 + 15: a gzip header and trailer around a deflate stream with a 32 KB window.
-        compressor = zlib.compressobj(self.level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        # wbits 16 + N: a gzip header and trailer around a deflate stream (zlib manual).
+        compressor = zlib.compressobj(
+            self.level, zlib.DEFLATED, 16 + STREAM_WINDOW_BITS, STREAM_MEM_LEVEL
+        )
 
         async def gzip_send(message: Message) -> None:
             if message["type"] == "http.response.start":
