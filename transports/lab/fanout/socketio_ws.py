@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio  # type: ignore[import-untyped]
+import socketio
 
 from transports.config import ServerConfig
 from transports.lab.fanout.serverside import ServerSide
