@@ -67,13 +67,28 @@ class Subscription:
         self._replay_until = replay_until
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
-        self._wakeup = asyncio.Event()
+        # A future only while a consumer waits (not an asyncio.Event per subscription: with
+        # the fast path most subscriptions never wait again, and each Event holds a deque).
+        self._waiter: asyncio.Future[None] | None = None
         # True once get_nowait found nothing left: only then may publish bypass the queue.
         self._caught_up = False
         self.direct: Callable[[Message], bool] | None = None
         self.closed_reason: str | None = None
-        # Set on close, so a transport blocked in a send can notice and drop the connection.
-        self.closed = asyncio.Event()
+        self._closed: asyncio.Event | None = None
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set on close, so a transport blocked in a send can notice and drop the connection
+        (created on first use)."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self.closed_reason is not None:
+                self._closed.set()
+        return self._closed
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     @property
     def queued(self) -> int:
@@ -88,15 +103,16 @@ class Subscription:
             self.close("slow_consumer")
             return False
         self._queue.append(message)
-        self._wakeup.set()
+        self._wake()
         return True
 
     def close(self, reason: str = "closed") -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
             self._queue.clear()
-            self._wakeup.set()
-            self.closed.set()
+            self._wake()
+            if self._closed is not None:
+                self._closed.set()
             self._feed._drop(self)
 
     def _next_replay(self) -> None:
@@ -123,27 +139,27 @@ class Subscription:
             return self._head.popleft()
         if self._queue:
             return self._queue.popleft()
-        self._wakeup.clear()
         self._caught_up = True
         return None
 
-    def push(self, frame: Frame) -> None:
-        """Send a transport's own control frame (e.g. a pong) in order with the feed's."""
-        if self.closed_reason is None:
-            self._head.append(frame)
-            self._caught_up = False
-            self._wakeup.set()
-
     async def wait(self) -> None:
         """Until there may be something for :meth:`get_nowait` (or the subscription closed)."""
-        await self._wakeup.wait()
+        if self.closed_reason is not None or self._head or self._queue:
+            return
+        if self._replay_next <= self._replay_until:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     async def get(self) -> Frame:
         while True:
             frame = self.get_nowait()
             if frame is not None:
                 return frame
-            await self._wakeup.wait()
+            await self.wait()
 
     def __aiter__(self) -> AsyncIterator[Frame]:
         return self._iterate()

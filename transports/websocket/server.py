@@ -30,6 +30,7 @@ from transports.websocket.writer import Writer
 
 log = logging.getLogger("transports.websocket")
 CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
+FIRST = asyncio.FIRST_COMPLETED
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
 TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
@@ -72,8 +73,8 @@ class WebSocketTransport(ServerTransport):
         reason = "closed"
         # The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
         # each message written by the publisher's own call, with no task wake-up and no
-        # timeout object per send; the pump task below only drains what queued meanwhile
-        # (hello, replay, backlog while a send waits for a slow socket, pongs).
+        # timeout object per send; the pump below (run by this handler) only drains what
+        # queued meanwhile (hello, replay, backlog while a send waits for a slow socket).
         writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close)
 
         def direct(message: Message) -> bool:
@@ -91,11 +92,19 @@ class WebSocketTransport(ServerTransport):
                     if frame is None:
                         await sub.wait()
                         continue
+                    while writer.pending is not None:
+                        # Slow path: a send waits for the socket. Watch the subscription too,
+                        # so an overflow (slow_consumer) drops the client at once.
+                        closed = asyncio.ensure_future(sub.closed.wait())
+                        await asyncio.wait((writer.pending, closed), return_when=FIRST)
+                        closed.cancel()
+                        if sub.closed_reason is not None:
+                            return sub.closed_reason
                     text, size = codec.wire(frame)
-                    await writer.write_when_idle(text)
+                    writer.write(text)
                     stats.sent(size)
-            except SubscriptionClosed as closed:
-                return closed.reason
+            except SubscriptionClosed as closed_:
+                return closed_.reason
 
         async def read() -> str:
             # Starlette reports a disconnect only through receive(): a send-only handler
@@ -110,35 +119,36 @@ class WebSocketTransport(ServerTransport):
                     return error or "bad_param"
                 await writer.write_when_idle(pong)
 
-        sub.direct = direct
-        pump_task = asyncio.ensure_future(pump())
-        read_task = asyncio.ensure_future(read())
-        # A pump blocked in send() on a full socket would not see its subscription being
-        # closed for overflow; watching the close lets us drop that client at once.
-        closed_task = asyncio.ensure_future(sub.closed.wait())
-        tasks = (pump_task, read_task, closed_task)
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finished = done.pop()
-            exc = finished.exception()
-            if finished is closed_task:
-                reason = sub.closed_reason or "closed"
-            elif isinstance(exc, TimeoutError):
-                reason = "send_timeout"
+        failures: list[BaseException] = []
+
+        def read_ended(task: asyncio.Task[str]) -> None:
+            # The reader's end (client gone, bad frame) ends the subscription with its reason,
+            # which ends the pump below: one task per connection besides this handler.
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is None:
+                sub.close(task.result())
             elif isinstance(exc, WebSocketDisconnect | OSError):
-                reason = "client_gone"
-            elif exc is not None:
-                raise exc
+                sub.close("client_gone")
             else:
-                reason = str(finished.result())
+                failures.append(exc)
+                sub.close("closed")
+
+        sub.direct = direct
+        read_task = asyncio.ensure_future(read())
+        read_task.add_done_callback(read_ended)
+        try:
+            reason = await pump()
+            if failures:
+                raise failures[0]
         finally:
             sub.direct = None
             sub.close()
             writer.cancel()
-            for task in tasks:
-                task.cancel()
+            read_task.cancel()
             pending = (writer.pending,) if writer.pending is not None else ()
-            await asyncio.gather(*tasks, *pending, return_exceptions=True)
+            await asyncio.gather(read_task, *pending, return_exceptions=True)
             stats.ended(reason)
         await self._close(ws, reason)
 

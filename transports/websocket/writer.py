@@ -31,13 +31,13 @@ class Writer:
         self._send = send
         self._timeout = timeout
         self._on_error = on_error
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # The task finishing a send that had to wait; None when idle (no Event per
+        # connection: most connections are never busy).
         self.pending: asyncio.Task[None] | None = None
 
     @property
     def busy(self) -> bool:
-        return not self._idle.is_set()
+        return self.pending is not None
 
     def write(self, text: str) -> None:
         """Start sending ``text``; only call when not :attr:`busy`."""
@@ -50,7 +50,6 @@ class Writer:
             self._on_error(_reason(exc))
             return
         # The send is waiting for the socket to drain: finish it in a task, with a bound.
-        self._idle.clear()
         self.pending = asyncio.ensure_future(self._finish(coro, waiting))
 
     async def _finish(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
@@ -70,12 +69,12 @@ class Writer:
             self._on_error(_reason(exc))
         finally:
             coro.close()
-            self._idle.set()
+            self.pending = None
 
     async def write_when_idle(self, text: str) -> None:
         """Wait until no send is pending, then :meth:`write` (no await in between)."""
-        while self.busy:
-            await self._idle.wait()
+        while self.pending is not None:
+            await asyncio.wait((self.pending,))  # never raises for the awaited task
         self.write(text)
 
     def cancel(self) -> None:
