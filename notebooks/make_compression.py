@@ -75,8 +75,9 @@ for ax, (col, label) in zip(axes, [("saved_pct", "bytes saved (%)"), ("cpu_us_pe
     ax.set_xlabel("")
     if col == "cpu_us_per_msg":
         ax.set_yscale("log")
-axes[0].legend(loc="lower left", fontsize=8)
-fig.tight_layout()"""),
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=9)
+fig.tight_layout(rect=(0, 0.08, 1, 1))"""),
         new_markdown_cell("""Reading the table:
 
 - **Context takeover is what makes small messages compress.** A 110-byte tick shares its
