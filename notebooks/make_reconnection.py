@@ -72,7 +72,7 @@ the proxies from the fault until caught up; *extra* = bytes minus what the same 
 message before the fault, i.e. what reconnecting and replaying added."""),
         new_code_cell("""\
 import logging
-from transports.lab.chaos import run_one
+from transports.chaos.chaos import run_one
 # asyncio warns "socket.send() raised exception" for writes to connections the proxy has
 # just reset: expected here, and not what this table is about.
 logging.getLogger("asyncio").setLevel(logging.ERROR)
@@ -142,9 +142,9 @@ On an idle feed, each transport keeps one connection alive with its heartbeat at
 channel ping). We count the idle bytes through the proxies for a few intervals, scale them to an
 hour, then blackhole the path and time the client's first `Disconnected`. The client's watchdog is
 3 × h (one interval for the next heartbeat to be due, a timeout of two more): the bound we test
-is **watchdog + 1 s margin** (`transports.lab.heartbeat.bound`)."""),
+is **watchdog + 1 s margin** (`transports.chaos.heartbeat.bound`)."""),
         new_code_cell("""\
-from transports.lab.heartbeat import sweep, MARGIN
+from transports.chaos.heartbeat import sweep, MARGIN
 INTERVALS = [0.5, 1.0] if QUICK else [0.5, 1.0, 2.0, 5.0]
 beats = pd.DataFrame([b.as_dict() for b in await sweep(ALL5, INTERVALS, window=1.0 if QUICK else None)])
 beats[["transport", "heartbeat", "interval", "detect_s", "bound_s", "within", "idle_bytes_per_hour", "reason", "error"]]"""),
@@ -195,7 +195,7 @@ jitter; `full_jitter` (ours: uniform in [0, 0.5 s × 2ⁿ]); and the published d
 Socket.IO (1→5 s, ±50 %), SignalR (0, 2, 10, 30 s), paho-mqtt (1→120 s doubling) and
 EventSource (the server's fixed `retry:`, 1 s)."""),
         new_code_cell("""\
-from transports.lab.storm import storm_sweep, BUCKET
+from transports.chaos.storm import storm_sweep, BUCKET
 POLICIES = (["immediate", "exponential", "full_jitter", "socketio"] if QUICK else
             ["immediate", "fixed", "exponential", "full_jitter", "socketio", "signalr", "paho", "eventsource"])
 N, PROCS, DOWN = (200, 2, 1.0) if QUICK else (1000, 4, 3.0)

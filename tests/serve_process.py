@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from transports.live import free_port
+from transports.netutil import free_port
 
 
 @dataclass

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_executable
-from transports.lab.chaos import Row, run_one, scoreboard_table
-from transports.lab.rig import watchdog
+from transports.chaos.chaos import Row, run_one, scoreboard_table
+from transports.chaos.rig import watchdog
 
 
 @pytest.mark.slow

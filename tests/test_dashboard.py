@@ -18,7 +18,8 @@ from tests.browser import EVENTS_JS, Netns, artifacts_dir, chromium, netns, pane
 from tests.conftest import UNIT, require, require_executable
 from transports.app import build_app
 from transports.config import ServerConfig
-from transports.live import LiveServer, free_port
+from transports.live import LiveServer
+from transports.netutil import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -163,12 +164,14 @@ def lab_server(
     **config: object,
 ) -> LiveServer:
     """A dashboard server with the fault lab: every panel connects through a fault proxy."""
-    from transports.lab.fault_api import FaultLab, install
+    from transports.chaos.fault_api import FaultLab, install
 
     port = free_port(host)
     lab = FaultLab(host, port, names)
     cfg = ServerConfig(rate=RATE, **config)  # type: ignore[arg-type]
-    cfg.allowed_origins.extend([f"http://{host}:{port}", *lab.origins()])
+    cfg = cfg.replace(
+        allowed_origins=(*cfg.allowed_origins, f"http://{host}:{port}", *lab.origins())
+    )
 
     def factory(**kwargs: Any) -> Any:
         return install(build_app(**kwargs), lab)

@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import UNIT
 from transports.backoff import Backoff
+from transports.chaos.fault_api import FaultLab, install
 from transports.client import Delivered, FollowStats, follow
 from transports.clients import subscriber
 from transports.config import ServerConfig
-from transports.lab.fault_api import FaultLab, install
 from transports.live import LiveServer
 from transports.server import create_app
 

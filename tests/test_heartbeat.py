@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_executable
-from transports.lab.heartbeat import MARGIN, bound, measure
-from transports.lab.rig import watchdog
+from transports.chaos.heartbeat import MARGIN, bound, measure
+from transports.chaos.rig import watchdog
 
 
 @pytest.mark.slow

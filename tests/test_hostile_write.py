@@ -19,10 +19,10 @@ from websockets.exceptions import ConnectionClosed
 from tests.helpers import collect
 from transports.app import build_app
 from transports.auth import ConnectionRequest, Principal
+from transports.chaos.fault_api import FaultLab, install
 from transports.clients import subscriber
 from transports.config import ServerConfig
 from transports.errors import TransportError
-from transports.lab.fault_api import FaultLab, install
 from transports.live import LiveServer, free_port
 from transports.server import create_app
 

@@ -20,10 +20,10 @@ from tests.helpers import Collected, collect
 from transports.client import GapDetected
 from transports.clients import subscriber
 from transports.config import ServerConfig
-from transports.lab.proxy import FaultProxy
 from transports.live import LiveServer
 from transports.mqtt.client import MQTTSubscriber
 from transports.mqtt.mosquitto import MosquittoBroker
+from transports.netem.proxy import FaultProxy
 
 MakeServer = Callable[..., LiveServer]
 PREFIX = "transport-lab"
@@ -158,7 +158,7 @@ async def test_broker_restart(
     broker = MosquittoBroker(executable=require_executable("mosquitto"), persistence=persistence)
     await broker.start()
     try:
-        server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=broker.url))
+        server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=broker.bridge_url))
         sub = await subscriber("mqtt", server.url, backfill=backfill)
         task = asyncio.ensure_future(collect(sub, 400, timeout=60 * UNIT, until_seq=400))
         await until(lambda: sub.counters["connects"] == 1)  # type: ignore[attr-defined]
@@ -189,7 +189,7 @@ async def test_broker_restart(
 async def test_external_broker_is_reported(
     mosquitto: MosquittoBroker, make_server: MakeServer
 ) -> None:
-    server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=mosquitto.url))
+    server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=mosquitto.bridge_url))
     async with httpx.AsyncClient() as http:
         info = (await http.get(server.url + "/api/info")).json()["transports"]["mqtt"]
         bad = await http.get(server.url + "/mqtt/replay", params={"after": "x"})

@@ -23,8 +23,9 @@ from tests.conftest import UNIT, require_executable
 from tests.helpers import collect
 from transports.clients import subscriber
 from transports.config import ServerConfig
-from transports.live import LiveServer, free_port
+from transports.live import LiveServer
 from transports.mqtt.pahoutil import new_client
+from transports.netutil import free_port
 
 MakeServer = Callable[..., LiveServer]
 # MQTT 3.1.1 CONNECT, empty client id, clean session, keepalive 60 (§3.1).

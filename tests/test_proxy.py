@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from tests.conftest import UNIT
-from transports.lab.faults import (
+from transports.netem.faults import (
     Bandwidth,
     Blackhole,
     Latency,
@@ -19,7 +19,7 @@ from transports.lab.faults import (
     SlowClose,
     from_dict,
 )
-from transports.lab.proxy import FaultProxy
+from transports.netem.proxy import FaultProxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from transports.lab.storm import BUCKET, run_storm
+from transports.chaos.storm import BUCKET, run_storm
 
 
 @pytest.mark.slow

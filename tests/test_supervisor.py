@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 
 from tests.conftest import UNIT, require_executable
 from tests.serve_process import Served, serve
+from transports.chaos.fault_api import FaultLab, install
 from transports.cli import app
 from transports.client import Delivered, EpochChanged, Event, GapDetected, follow
 from transports.clients import subscriber
 from transports.config import ServerConfig
-from transports.lab.fault_api import FaultLab, install
-from transports.live import LiveServer, free_port
+from transports.live import LiveServer
+from transports.netutil import free_port
 from transports.server import create_app
 
 RESTART = "/api/faults/server/restart"

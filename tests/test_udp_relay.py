@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import UNIT
-from transports.lab.udp_relay import UdpRelay, rewrite_candidates
 from transports.live import LiveServer
+from transports.netem.udp_relay import UdpRelay
+from transports.netem.webrtc_relay import rewrite_candidates
 
 
 class Collector(asyncio.DatagramProtocol):
@@ -102,7 +103,7 @@ async def test_webrtc_channel_runs_through_relay() -> None:
     pytest.importorskip("aiortc")
     from transports.client import Delivered, follow
     from transports.clients import server_info
-    from transports.lab.webrtc_relay import RelayedWebRTCSubscriber
+    from transports.lab.relayed_webrtc import RelayedWebRTCSubscriber
 
     live = LiveServer(("webrtc",)).start()
     try:

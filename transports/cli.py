@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from transports.config import ServerConfig
+from transports.chaos import experiments_cli, fault_cli
+from transports.cli_errors import fail, run
+from transports.config import DEFAULTS, ServerConfig
 from transports.lab import cli as lab_cli
-from transports.lab import fault_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -46,7 +46,7 @@ def serve(
     ] = 5.0,
     payload_bytes: Annotated[
         int, typer.Option(help="Demo message data size.", min=0, max=1024 * 1024)
-    ] = 64,
+    ] = DEFAULTS.payload_bytes,
     transports: Annotated[str, typer.Option(help="Comma-separated transports.")] = ",".join(ALL),
     history: Annotated[
         str | None,
@@ -54,15 +54,17 @@ def serve(
     ] = None,
     queue_size: Annotated[
         int, typer.Option(help="Per-subscriber queue bound.", min=1, max=1_000_000)
-    ] = 1024,
-    ws_compression: Annotated[bool, typer.Option(help="Offer permessage-deflate.")] = False,
+    ] = DEFAULTS.queue_size,
+    ws_compression: Annotated[bool, typer.Option(help="Offer permessage-deflate.")] = (
+        DEFAULTS.ws_compression
+    ),
     mqtt_url: Annotated[
         str | None,
         typer.Option(
             help="External broker mqtt://host:port; default: a managed Mosquitto, else amqtt."
         ),
     ] = None,
-    broker: Annotated[str, typer.Option(help="auto | mosquitto | amqtt")] = "auto",
+    broker: Annotated[str, typer.Option(help="auto | mosquitto | amqtt")] = DEFAULTS.broker,
     allow_origin: Annotated[
         list[str] | None, typer.Option(help="Extra allowed Origin (repeatable).")
     ] = None,
@@ -96,23 +98,26 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    cfg = ServerConfig(
-        history_url=history,
-        queue_size=queue_size,
-        rate=rate,
-        payload_bytes=payload_bytes,
-        ws_compression=ws_compression,
-        mqtt_url=mqtt_url,
-        broker=broker,
-        allowed_origins=list(allow_origin or []),
-        allowed_hosts=list(allow_host or []),
-        # Fixed here, so it stays valid across `--faults` server restarts.
-        admin_token=admin_token or secrets.token_urlsafe(32),
-        # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
-        # on another address; bound elsewhere, offer that interface's candidates too.
-        webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
-        gc_freeze=True,
-    )
+    try:
+        cfg = ServerConfig(
+            history_url=history,
+            queue_size=queue_size,
+            rate=rate,
+            payload_bytes=payload_bytes,
+            ws_compression=ws_compression,
+            mqtt_url=mqtt_url,
+            broker=broker,
+            allowed_origins=tuple(allow_origin or ()),
+            allowed_hosts=tuple(allow_host or ()),
+            # Fixed here, so it stays valid across `--faults` server restarts.
+            admin_token=admin_token or secrets.token_urlsafe(32),
+            # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
+            # on another address; bound elsewhere, offer that interface's candidates too.
+            webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+            gc_freeze=True,
+        )
+    except ValueError as exc:
+        fail(str(exc))
     names = _transports(transports)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     console.print(
@@ -128,7 +133,7 @@ def serve(
     try:
         if faults:
             # The fault proxies outlive the server, which can be restarted from the page.
-            from transports.lab.supervisor import Supervisor
+            from transports.chaos.supervisor import Supervisor
 
             asyncio.run(Supervisor(host, port, names, cfg).run())
         else:
@@ -142,65 +147,64 @@ def follow(
     transport: Annotated[str, typer.Argument(help="ws | sse | poll | webrtc | mqtt")],
     url: Annotated[str, typer.Argument(help="Server base URL")] = "http://127.0.0.1:8000",
     after: Annotated[
-        int | None, typer.Option(help="Resume after this seq (default: live).")
+        int | None, typer.Option(min=0, help="Resume after this seq (default: live).")
     ] = None,
-    count: Annotated[int | None, typer.Option(help="Stop after N messages.")] = None,
-    idle_timeout: Annotated[float, typer.Option(help="Watchdog: dead after N s silent.")] = 30.0,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after N messages.")] = None,
+    idle_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Watchdog: dead after N s silent.")
+    ] = 30.0,
     quiet: Annotated[bool, typer.Option(help="Print events only, not each message.")] = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line (for scripts).")
+    ] = False,
 ) -> None:
-    """Follow the feed over one transport; print messages and connection events."""
-    asyncio.run(_follow(transport, url, after, count, idle_timeout, quiet))
+    """Follow the feed over one transport; print messages and connection events.
+
+    A message the server already had when this client connected (seq <= the Connected
+    event's last_seq, e.g. with --after) is replayed history: its age is shown, not a
+    latency, and it is left out of the latency summary.
+    """
+    from transports.clients import CLIENTS
+    from transports.follow_view import FollowView
+
+    if transport not in CLIENTS:
+        fail(f"unknown transport {transport!r}; choose from {', '.join(CLIENTS)}")
+    if not url.startswith(("http://", "https://")):
+        fail(f"URL must start with http:// or https://, got {url!r}")
+    view = FollowView(json_lines=json_lines, quiet=quiet)
+    # Ctrl-C ends the run; the summary is what the user wants to see then.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_follow(transport, url, after, count, idle_timeout, view))
+    view.summary()
 
 
 async def _follow(
-    transport: str, url: str, after: int | None, count: int | None, idle_timeout: float, quiet: bool
+    transport: str, url: str, after: int | None, count: int | None, idle_timeout: float, view: Any
 ) -> None:
-    from transports.client import Delivered, FollowStats
+    from transports.client import Delivered
     from transports.client import follow as follow_feed
     from transports.clients import subscriber
 
-    sub = await subscriber(transport, url)
-    stats = FollowStats()
-    t0 = time.monotonic()
-    events = follow_feed(sub, after, idle_timeout=idle_timeout, stats=stats)
     try:
-        async with contextlib.aclosing(events):
-            async for event in events:
-                stamp = f"[dim]{time.monotonic() - t0:8.3f}s[/]"
-                if isinstance(event, Delivered):
-                    if not quiet:
-                        m = event.message
-                        latency = (event.received_at - m.sent_at) * 1000
-                        console.print(
-                            f"{stamp} seq={m.seq} topic={m.topic} "
-                            f"latency={latency:.1f}ms data={_short(m.data)}",
-                            highlight=False,
-                        )
-                    if count is not None and stats.delivered >= count:
-                        break
-                else:
-                    console.print(f"{stamp} [yellow]{event}[/]")
-    except KeyboardInterrupt:
-        pass
-    console.print(
-        f"[bold]delivered={stats.delivered} duplicates={stats.duplicates} "
-        f"gaps={stats.gaps} missing={stats.missing} connects={stats.connects} "
-        f"disconnects={stats.disconnects}[/]"
-    )
-
-
-def _short(data: object, limit: int = 80) -> str:
-    text = repr(data)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        sub = await subscriber(transport, url)
+    except ValueError as exc:  # the server does not serve that transport
+        fail(str(exc))
+    events = follow_feed(sub, after, idle_timeout=idle_timeout, stats=view.stats)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            view.show(event)
+            if isinstance(event, Delivered) and count is not None and view.stats.delivered >= count:
+                break
 
 
 fault_cli.register(app)
+experiments_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 
 
 def main() -> None:
-    app()
+    run(app)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,21 @@
-"""Server settings in one place, with the defaults documented in ``docs/server.md``."""
+"""Server settings in one place, with the defaults documented in ``docs/server.md``.
+
+:class:`ServerConfig` is frozen and checked once, when it is made: a bad value is a
+``ValueError`` naming the setting, before any socket is opened. Derive a variant with
+:meth:`ServerConfig.replace` (``dataclasses.replace``, checked again). The defaults are
+written here only; the CLI reads them from :data:`DEFAULTS`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class ServerConfig:
     # Feed
     history_url: str | None = None  # memory:// (default) or sqlite:///file.db
@@ -15,8 +25,10 @@ class ServerConfig:
     ws_ping_timeout: float | None = 20.0
     # permessage-deflate (RFC 7692) is off by default so byte counts show the protocol itself.
     ws_compression: bool = False
-    # Its parameters when on (RFC 7692 §7.1; see websocket/deflate.py for the memory cost):
-    ws_deflate_window_bits: int = 12  # server_max_window_bits, 8..15
+    # Its parameters when on (RFC 7692 §7.1; see transports/deflate.py for the memory cost):
+    ws_deflate_window_bits: int = (
+        12  # server_max_window_bits, 9..15 (zlib refuses 8 for raw deflate)
+    )
     ws_deflate_level: int = 6  # zlib level, 1..9
     ws_deflate_client_no_context_takeover: bool = False
     ws_deflate_server_no_context_takeover: bool = False
@@ -33,6 +45,12 @@ class ServerConfig:
     sse_ping_interval: float = 15.0  # comment heartbeat
     sse_retry_ms: int = 1000  # `retry:` sent to EventSource clients
     send_timeout: float = 10.0  # a reader frozen this long is disconnected
+    # Every HTTP connection (see protocols.py): request head bounds and deadline (slowloris),
+    # and a fixed kernel send buffer so a frozen reader is noticed after KBs, not MBs.
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    send_buffer_bytes: int = 32 * 1024
     # Long polling
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
@@ -50,10 +68,13 @@ class ServerConfig:
     # WebRTC data channels (aiortc). Local labs: ICE host candidates on 127.0.0.1 only and no
     # STUN server (aiortc would otherwise add a public one); set both for real networks.
     webrtc_loopback_only: bool = True
-    webrtc_stun: list[str] = field(default_factory=list)  # e.g. ["stun:stun.example.org:3478"]
+    webrtc_stun: tuple[str, ...] = ()  # e.g. ["stun:stun.example.org:3478"]
     webrtc_max_peers: int = 100  # concurrent peers; more -> 503 too_many_connections
     webrtc_ping_interval: float = 5.0  # app-level {"type":"ping"} on the channel
-    webrtc_open_timeout: float = 10.0  # answer -> subscribe message, else the peer is closed
+    webrtc_open_timeout: float = 5.0  # answer -> subscribe message, else the peer is closed
+    # Offers from one IP not yet subscribed (signalling, ICE/DTLS, waiting for the cursor);
+    # more -> 503 too_many_connections, so one client cannot fill every peer slot.
+    webrtc_max_pending_per_ip: int = 10
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Garbage collection: after start-up, collect once and move every object that exists
     # then (modules, the app, routes) to the permanent generation (gc.freeze), so a full
@@ -62,9 +83,73 @@ class ServerConfig:
     # want its own heap frozen).
     gc_freeze: bool = False
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
-    allowed_origins: list[str] = field(default_factory=list)
+    allowed_origins: tuple[str, ...] = ()
     # Host names served besides the loopback names and the address a client connected to
     # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
-    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_hosts: tuple[str, ...] = ()
     # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
     admin_token: str | None = None
+
+    def __post_init__(self) -> None:
+        # Lists given by callers become tuples, so a frozen config cannot change under a
+        # running server.
+        for name in ("webrtc_stun", "allowed_origins", "allowed_hosts"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a list of strings")
+            object.__setattr__(self, name, tuple(value))
+        for name, check, rule in CHECKS:
+            value = getattr(self, name)
+            if not check(value):
+                raise ValueError(f"{name} {rule}, got {value!r}")
+        if self.poll_default_timeout > self.poll_max_timeout:
+            raise ValueError("poll_default_timeout must not exceed poll_max_timeout")
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _number(lo: float, hi: float = math.inf, *, low_open: bool = False) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+            return False
+        return (lo < v if low_open else lo <= v) and v <= hi
+
+    return check
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+_positive = _number(0, low_open=True)
+# (setting, check, rule shown in the error); settings not listed take any value of their type.
+CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("queue_size", _number(1, 10**7), "must be an integer in [1, 10000000]"),
+    ("ws_deflate_window_bits", _number(9, 15), "must be an integer in [9, 15]"),
+    ("ws_deflate_level", _number(1, 9), "must be an integer in [1, 9]"),
+    ("ws_compress_min_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB]"),
+    ("http_compression_level", _number(1, 9), "must be an integer in [1, 9]"),
+    ("poll_compress_min_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB]"),
+    ("ws_ping_interval", _optional(_positive), "must be > 0 s or None"),
+    ("ws_ping_timeout", _optional(_positive), "must be > 0 s or None"),
+    ("max_frame_bytes", _number(1, 64 * 1024 * 1024), "must be in [1, 64 MiB]"),
+    ("sse_ping_interval", _positive, "must be > 0 s"),
+    ("sse_retry_ms", _number(0, 3_600_000), "must be in [0, 3600000] ms"),
+    ("send_timeout", _positive, "must be > 0 s"),
+    ("poll_default_timeout", _positive, "must be > 0 s"),
+    ("poll_max_timeout", _number(0, 3600, low_open=True), "must be in (0, 3600] s"),
+    ("poll_batch_limit", _number(1, 100_000), "must be in [1, 100000]"),
+    ("rate", _number(0, 10_000), "must be in [0, 10000] messages/s"),
+    ("payload_bytes", _number(0, 1024 * 1024), "must be in [0, 1 MiB]"),
+    ("broker", lambda v: v in ("auto", "mosquitto", "amqtt"), "must be auto, mosquitto or amqtt"),
+    ("mqtt_qos", lambda v: v in (0, 1), "must be 0 or 1"),
+    ("mqtt_prefix", lambda v: isinstance(v, str) and 0 < len(v) <= 200, "must be 1-200 chars"),
+    ("webrtc_max_peers", _number(1, 100_000), "must be in [1, 100000]"),
+    ("webrtc_ping_interval", _positive, "must be > 0 s"),
+    ("webrtc_open_timeout", _positive, "must be > 0 s"),
+    ("webrtc_high_water", _number(1), "must be >= 1 byte"),
+)
+
+DEFAULTS = ServerConfig()

@@ -22,13 +22,11 @@ import uvicorn
 from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
 from transports.message import Message
+from transports.netutil import free_port
+from transports.protocols import protocol_classes
 from transports.server import ServerContext, create_app
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+__all__ = ["LiveServer", "Server", "free_port", "uvicorn_config"]
 
 
 class ClientErrorLog(logging.Filter):
@@ -62,15 +60,16 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """The uvicorn settings every entry point uses, so measurements match what `serve` runs."""
     _install_log_filter()
+    classes = protocol_classes(cfg)
     if cfg.ws_compression:
-        from transports.websocket.deflate import DeflateSettings, protocol_class
+        from transports.deflate import DeflateSettings, protocol_class
 
-        extra.setdefault("ws", protocol_class(DeflateSettings(
+        classes["ws"] = protocol_class(DeflateSettings(
             window_bits=cfg.ws_deflate_window_bits, level=cfg.ws_deflate_level,
             client_no_context_takeover=cfg.ws_deflate_client_no_context_takeover,
             server_no_context_takeover=cfg.ws_deflate_server_no_context_takeover,
             min_bytes=cfg.ws_compress_min_bytes,
-        )))  # fmt: skip
+        ), classes["ws"])  # fmt: skip
     return uvicorn.Config(
         app,
         host=host,
@@ -84,7 +83,10 @@ def uvicorn_config(
         ws_per_message_deflate=cfg.ws_compression,
         ws_max_size=cfg.max_frame_bytes,
         timeout_graceful_shutdown=3,
-        **extra,
+        # X-Forwarded-For from any loopback client would let it pick its address (and so
+        # escape per-IP limits); behind a real proxy, enable it there explicitly.
+        proxy_headers=False,
+        **{**classes, **extra},
     )
 
 
@@ -121,7 +123,7 @@ class LiveServer:
         self.config = config or ServerConfig()
         # Fixed up front, so it survives restart() (a new app, a new context).
         if self.config.admin_token is None:
-            self.config.admin_token = secrets.token_urlsafe(32)
+            self.config = self.config.replace(admin_token=secrets.token_urlsafe(32))
         self.auth = auth
         self.host = host
         self.port = port or free_port(host)

@@ -2,7 +2,7 @@
 
 Each preset is a :class:`~transports.backoff.Backoff` factory, usable as
 ``follow(sub, backoff=PRESETS["socketio"]())``. The reconnect-storm lab
-(:mod:`transports.lab.storm`) runs them side by side. Defaults as their projects document
+(:mod:`transports.chaos.storm`) runs them side by side. Defaults as their projects document
 them (client libraries, current major versions):
 
 - ``socketio``: socket.io-client ``reconnectionDelay`` 1000 ms, ``reconnectionDelayMax``

@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transports.feed import Feed
-    from transports.server import ServerContext
+
+# How the ticker starts its task: the server passes ``ServerContext.spawn`` (so shutdown
+# cancels it); anything else with the shape of ``asyncio.create_task(coro, name=)`` works.
+Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[Any]"]
 
 SYMBOLS = ("ACME", "GLOBEX", "INITECH", "UMBRELLA", "HOOLI")
 MAX_RATE = 10_000.0
@@ -63,9 +67,8 @@ class Ticker:
     def settings(self) -> dict[str, float]:
         return {"rate": self.rate, "payload_bytes": self.payload_bytes, "lag": self.lag}
 
-    def start(self, ctx: ServerContext) -> None:
-        self.feed = ctx.feed
-        self._task = ctx.spawn(self._run(), "ticker")
+    def start(self, spawn: Spawn) -> None:
+        self._task = spawn(self._run(), "ticker")
 
     async def stop(self) -> None:
         if self._task is not None:

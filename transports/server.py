@@ -143,8 +143,9 @@ class ServerTransport:
     # centrifuge-style capability flags, published in /api/info.
     capabilities: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
+    # Set by create_app at startup, once the feed (bound to the server's loop) exists; the
+    # transport is built before that so its routes can be mounted.
+    ctx: ServerContext
 
     def routes(self) -> list[BaseRoute]:
         return []
@@ -243,12 +244,12 @@ async def admin_json(ctx: ServerContext, request: Request) -> Any:
     return strictjson.loads(body) if body.strip() else None
 
 
-def load_transport(name: str, ctx: ServerContext) -> ServerTransport:
+def load_transport(name: str) -> ServerTransport:
     if name not in REGISTRY:
         raise ValueError(f"unknown transport {name!r}; choose from {', '.join(ALL)}")
     module_name, class_name = REGISTRY[name].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    transport: ServerTransport = cls(ctx)
+    transport: ServerTransport = cls()
     return transport
 
 
@@ -347,7 +348,7 @@ def create_app(
             loaded[name].ctx = c
         for t in c.transports.values():
             await t.startup()
-        c.ticker.start(c)
+        c.ticker.start(c.spawn)
         if config.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -361,10 +362,9 @@ def create_app(
                 await t.shutdown()
             await c.cancel_tasks()
 
-    # Transports are constructed before the app so their routes can be mounted; the context
-    # they hold is replaced at startup by the real one.
-    placeholder = ServerContext(feed or Feed(), config, auth)
-    loaded = {name: load_transport(name, placeholder) for name in transports}
+    # Transports are constructed before the app so their routes can be mounted; they get
+    # their context at startup.
+    loaded = {name: load_transport(name) for name in transports}
     routes: list[BaseRoute] = [
         Route("/api/info", api_info),
         Route("/api/stats", api_stats),

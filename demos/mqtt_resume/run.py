@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from transports.backoff import Backoff
 from transports.client import Delivered, FollowStats, GapDetected, follow
 from transports.config import ServerConfig
-from transports.lab.proxy import FaultProxy
 from transports.live import LiveServer
 from transports.mqtt.client import MQTTSubscriber
 from transports.mqtt.embedded import AmqttBroker
 from transports.mqtt.mosquitto import MosquittoBroker
+from transports.netem.proxy import FaultProxy
 
 FAST = Backoff(initial=0.05, maximum=0.5)
 
@@ -61,7 +61,7 @@ async def run(s: Scenario, n: int, interval: float) -> dict[str, object]:
     else:
         broker = AmqttBroker()  # runs in this process's loop, as the external broker
     await broker.start()
-    url = broker.url if broker.mqtt5 else broker.url + "?protocol=3.1.1"
+    url = broker.bridge_url  # with the credentials the bridge publishes with
     # Start/stop in a worker thread: an amqtt broker lives on this loop and must keep running.
     server = await asyncio.to_thread(LiveServer(("mqtt",), ServerConfig(mqtt_url=url)).start)
     proxy = await FaultProxy("127.0.0.1", broker.port).start()

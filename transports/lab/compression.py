@@ -4,7 +4,7 @@ For each message kind — small ticks (~120 B), 4 KB JSON, 64 KB documents — a
 compressing transport, :func:`measure` feeds a run of realistic messages (consecutive
 messages share structure but not values) through:
 
-- WebSocket: :class:`~transports.websocket.deflate.ThresholdDeflate`, the extension object a
+- WebSocket: :class:`~transports.deflate.ThresholdDeflate`, the extension object a
   real handshake negotiates (built by the same factory from a client's offer), with and
   without server context takeover; wire bytes include the frame header (RFC 6455 §5.2);
 - SSE: one gzip stream with a sync flush per event (:mod:`transports.httpgzip`);
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 from transports import codec, httpgzip
+from transports.deflate import DeflateSettings, ThresholdDeflateFactory
 from transports.httpgzip import gzip_body
 from transports.lab.schedule import payload
 from transports.message import Message
 from transports.publisher import ticker_data
-from transports.websocket.deflate import DeflateSettings, ThresholdDeflateFactory
 
 KINDS = {"tick": 120, "json4k": 4096, "doc64k": 65536}
 

@@ -48,40 +48,93 @@ def summarize(latency: Any, wire: Any | None = None) -> Any:
     return out.loc[_order(out.index)].reset_index()
 
 
+# (header, summary column or None for the p99 spread, format). Short headers so the table
+# fits a 120-column terminal; every figure is in summary.csv with its full name.
+COLUMNS: tuple[tuple[str, str | None, str], ...] = (
+    ("transport", "transport", "{}"),
+    ("p50 ms", "p50_ms", "{:.2f}"),
+    ("p99 ms (spread)", None, ""),
+    ("max ms", "max_ms", "{:.0f}"),
+    ("lost", "lost", "{}"),
+    ("ok", "valid", "{}"),
+    ("CPU ms /1k", "cpu_ms_per_1000", "{:.0f}"),
+    ("RSS KB /conn", "rss_kb_per_conn", "{:.0f}"),
+    ("setup B", "setup_bytes", "{:.0f}"),
+    ("B/msg down", "per_msg_down", "{:.0f}"),
+    ("framing B", "framing_per_msg", "{:.0f}"),
+    ("idle kB/h", "idle_bytes_per_hour", "{:.1f}"),
+)
+LEGEND = (
+    "p50/p99/max: ms from each message's intended send time to its receipt (open loop), median "
+    "of repeats; spread = min–max p99 across repeats. lost: never received. ok: no run lost "
+    "messages or fell behind its schedule. CPU: server CPU ms per 1000 deliveries. "
+    "B/msg down: bytes server→client per message (TCP payload; webrtc: UDP), framing = the "
+    "part that is not our JSON. setup: bytes to connect. idle kB/h: an idle connection at the "
+    "default heartbeats. Details: --explain, docs/lab.md."
+)
+EXPLAIN = {
+    "p50 ms, p99 ms, max ms": "latency from the message's intended send time (data.due, open "
+    "loop: a stalled server shows up here instead of lowering the rate) to the client "
+    "receiving it; median across repeats. The spread is the min–max p99 across repeats: one "
+    "run on a small machine is an anecdote.",
+    "lost": "messages published during the measured window that a client never received.",
+    "ok": "False when a run lost messages, had client errors, or the publisher's lag had not "
+    "drained by the end (the machine could not keep the rate): its figures are not the "
+    "transport's. Invalid runs are listed below the table.",
+    "CPU ms /1k": "CPU time of the server's event loop (and the Mosquitto broker for mqtt) per "
+    "1000 delivered messages.",
+    "RSS KB /conn": "server memory growth per connection; only measured with >= 20 clients "
+    "(below that the allocator's noise is larger than a connection), '–' otherwise.",
+    "setup B": "bytes both ways to open one connection and receive its first message.",
+    "B/msg down": "bytes server→client per message: TCP payload (HTTP headers, WS/SSE/MQTT "
+    "framing, our JSON; not IP/TCP headers); for webrtc the UDP payload (DTLS+SCTP).",
+    "framing B": "B/msg down minus our encoded JSON message: what the protocol adds.",
+    "idle kB/h": "bytes per hour on a connection that carries no messages, at the default "
+    "heartbeats: ws server ping 20 s + client ping 10 s, sse comment 15 s, poll re-poll every "
+    "25 s, webrtc channel ping 5 s (+ ICE consent), mqtt keep-alive 10 s.",
+}
+
+
 def table(summary: Any, title: str = "Transport Lab — compare") -> Table:
-    t = Table(title=title, title_style="bold")
-    cols = [
-        ("transport", "transport", "{}"),
-        ("p50 ms", "p50_ms", "{:.2f}"),
-        ("p99 ms (min–max)", None, ""),
-        ("p99.9 ms", "p99_9_ms", "{:.2f}"),
-        ("max ms", "max_ms", "{:.1f}"),
-        ("msgs", "count", "{:,}"),
-        ("lost", "lost", "{}"),
-        ("valid", "valid", "{}"),
-        ("srv CPU ms/1k", "cpu_ms_per_1000", "{:.0f}"),
-        ("RSS KB/conn", "rss_kb_per_conn", "{:.0f}"),
-        ("setup B", "setup_bytes", "{:.0f}"),
-        ("B/msg ↓", "per_msg_down", "{:.0f}"),
-        ("B/msg ↑", "per_msg_up", "{:.0f}"),
-        ("framing B", "framing_per_msg", "{:.0f}"),
-        ("idle B/h", "idle_bytes_per_hour", "{:,.0f}"),
-    ]
-    present = [c for c in cols if c[1] is None or c[1] in summary.columns]
-    for header, _, _ in present:
-        t.add_column(header, justify="left" if header == "transport" else "right")
+    t = Table(title=title, title_style="bold", caption=LEGEND, caption_justify="left")
+    present = [c for c in COLUMNS if c[1] is None or c[1] in summary.columns]
+    # A column with no figure in any row (e.g. RSS with few clients) is left out.
+    present = [c for c in present if c[1] is None or not all(_missing(v) for v in summary[c[1]])]
+    for header, key, _ in present:
+        t.add_column(
+            header,
+            justify="left" if header == "transport" else "right",
+            no_wrap=key in (None, "transport"),
+        )
     for _, row in summary.iterrows():
         cells = []
         for _, key, fmt in present:
             if key is None:
                 cells.append(
-                    f"{row['p99_ms']:.2f} ({row['p99_min_ms']:.2f}–{row['p99_max_ms']:.2f})"
+                    f"{_g(row['p99_ms'])} ({_g(row['p99_min_ms'])}–{_g(row['p99_max_ms'])})"
                 )
+            elif key == "valid":
+                cells.append("yes" if row[key] else "[red]NO[/]")
+            elif key == "idle_bytes_per_hour":
+                cells.append("–" if _missing(row[key]) else fmt.format(row[key] / 1000))
             else:
                 value = row[key]
                 cells.append("–" if _missing(value) else fmt.format(value))
         t.add_row(*cells)
     return t
+
+
+def explain() -> Table:
+    """The long form of :data:`LEGEND`: one row per column."""
+    t = Table("column", "what it is", title="compare/bench columns (docs/lab.md)", show_lines=True)
+    for name, text in EXPLAIN.items():
+        t.add_row(name, text)
+    return t
+
+
+def _g(ms: float) -> str:
+    """Three significant figures, no exponent: 0.512, 4.31, 41.2, 412, 1234."""
+    return f"{ms:.3g}" if ms < 1000 else f"{ms:.0f}"
 
 
 def _missing(value: Any) -> bool:

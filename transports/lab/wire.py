@@ -1,6 +1,6 @@
 """Bytes on the wire per connection: setup, steady state per message, idle heartbeat per hour.
 
-TCP transports are measured through :class:`~transports.lab.proxy.FaultProxy` (no faults,
+TCP transports are measured through :class:`~transports.netem.proxy.FaultProxy` (no faults,
 just its byte counters), which counts **TCP payload** bytes in each direction — HTTP headers,
 WebSocket/SSE/MQTT framing and our JSON, but not IP/TCP headers (add 52–64 bytes per segment
 for those; the tshark test checks the TCP payload figure against a capture). The proxy runs
@@ -28,9 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from transports import codec
 from transports.config import ServerConfig
-from transports.lab.proxy import FaultProxy
 from transports.lab.schedule import PublishRun, start_publisher
 from transports.live import LiveServer
+from transports.netem.proxy import FaultProxy
 
 HEARTBEAT_SCALE = 20.0
 MQTT_KEEPALIVE = 10  # the MQTT client's default keep-alive (s)
@@ -111,15 +111,15 @@ class WireResult:
 
 
 def scaled_config(transport: str, compression: bool, scale: float) -> ServerConfig:
-    defaults = ServerConfig()
     cfg = ServerConfig(ws_compression=compression)
-    if scale != 1.0:
-        cfg.ws_ping_interval = (defaults.ws_ping_interval or 20.0) / scale
-        cfg.sse_ping_interval = defaults.sse_ping_interval / scale
-        cfg.poll_default_timeout = defaults.poll_default_timeout / scale
-        if hasattr(cfg, "webrtc_ping_interval"):
-            cfg.webrtc_ping_interval = defaults.webrtc_ping_interval / scale
-    return cfg
+    if scale == 1.0:
+        return cfg
+    return cfg.replace(
+        ws_ping_interval=(cfg.ws_ping_interval or 20.0) / scale,
+        sse_ping_interval=cfg.sse_ping_interval / scale,
+        poll_default_timeout=cfg.poll_default_timeout / scale,
+        webrtc_ping_interval=cfg.webrtc_ping_interval / scale,
+    )
 
 
 def client_options(transport: str, compression: bool, scale: float) -> dict[str, Any]:
@@ -195,8 +195,8 @@ async def _session(
         proxied = via(info, transport, proxy.port)
         if transport == "webrtc":
             # Signalling (HTTP) goes through the TCP proxy, the data channel through the relay.
-            from transports.lab.udp_relay import UdpRelay
-            from transports.lab.webrtc_relay import RelayedWebRTCSubscriber
+            from transports.lab.relayed_webrtc import RelayedWebRTCSubscriber
+            from transports.netem.udp_relay import UdpRelay
 
             relay = UdpRelay()
             sub: Any = RelayedWebRTCSubscriber.for_server(live.url, proxied, relay=relay, **options)

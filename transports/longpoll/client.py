@@ -58,7 +58,14 @@ class LongPollSubscriber:
                 body = response.json()
                 if first:
                     first = False
-                    yield Control("hello", {"epoch": body["epoch"], "last_seq": body["last_seq"]})
+                    # The hello says where live messages begin, as WS/SSE/WebRTC's do at
+                    # connect time: a live-only first poll returns what arrived while it was
+                    # held, so the body's last_seq already counts those.
+                    last_seq = int(body["last_seq"])
+                    seqs = [int(o["seq"]) for o in body["messages"] if "seq" in o]
+                    if after is None and seqs:
+                        last_seq = min(last_seq, seqs[0] - 1)
+                    yield Control("hello", {"epoch": body["epoch"], "last_seq": last_seq})
                 else:
                     yield Control("ping")
                 for obj in body["messages"]:

@@ -1,29 +1,22 @@
-"""Which MQTT broker the feed goes through: a managed Mosquitto, embedded amqtt, or external.
+"""What every MQTT broker the feed can go through has in common (:class:`Broker`), and the
+one the lab does not run itself (:class:`ExternalBroker`).
 
-:func:`open_broker` picks by :class:`~transports.config.ServerConfig`:
+The managed kinds live in ``mosquitto.py`` and ``embedded.py``; which one a server uses is
+chosen in ``choose.py``. Every broker describes itself with :meth:`Broker.describe` (kind,
+URL, version, limits); the MQTT transport publishes that in ``/api/info`` so every result
+says which broker produced it.
 
-- ``mqtt_url="mqtt://host:port"`` → :class:`ExternalBroker` (we only connect to it);
-- ``broker="mosquitto"`` → :class:`~transports.mqtt.mosquitto.MosquittoBroker`, a child
-  process on a free loopback port with a generated config;
-- ``broker="amqtt"`` → :class:`~transports.mqtt.embedded.AmqttBroker`, in-process, pure Python;
-- ``broker="auto"`` (default) → Mosquitto when the executable is installed, else amqtt, so
-  ``transport-lab serve`` works on a fresh machine.
-
-Every broker describes itself with :meth:`Broker.describe` (kind, URL, version, limits); the
-MQTT transport publishes that in ``/api/info`` so every result says which broker produced it.
+Credentials: the feed's topics may be written only by the bridge. A managed Mosquitto has a
+generated bridge user (:attr:`Broker.credentials`); :attr:`Broker.bridge_url` is the URL with
+them (``mqtt://user:password@host:port``) for a server that uses this broker as an external
+one (``mqtt_url``), and :class:`ExternalBroker` reads them back from such a URL. The URL in
+``/api/info`` never carries them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import socket
-import time
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
-
-from transports.config import ServerConfig
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 
 class BrokerError(RuntimeError):
@@ -38,10 +31,22 @@ class Broker:
     port = 0
     # MQTT protocol versions the broker speaks; the clients pick the newest.
     protocols: tuple[str, ...] = ("5", "3.1.1")
+    # (username, password) the bridge connects with; None = anonymous.
+    credentials: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def bridge_url(self) -> str:
+        """:attr:`url` with the bridge's credentials and protocol, for ``mqtt_url``."""
+        auth = ""
+        if self.credentials is not None:
+            user, password = self.credentials
+            auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+        query = "" if self.mqtt5 else "?protocol=3.1.1"
+        return f"mqtt://{auth}{self.host}:{self.port}{query}"
 
     @property
     def mqtt5(self) -> bool:
@@ -88,6 +93,8 @@ class ExternalBroker(Broker):
             raise BrokerError(f"mqtt_url accepts only ?protocol=5 or ?protocol=3.1.1: {url!r}")
         if query.get("protocol") == "3.1.1":
             self.protocols = ("3.1.1",)
+        if parts.username is not None:
+            self.credentials = (unquote(parts.username), unquote(parts.password or ""))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,55 +102,3 @@ class ExternalBroker(Broker):
             "version": "unknown",
             "limits": "set by the external broker's own configuration",
         }
-
-
-def mosquitto_path() -> str | None:
-    """The Mosquitto executable (Debian installs it in /usr/sbin, often not on PATH)."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
-
-
-def open_broker(config: ServerConfig) -> Broker:
-    """The broker ``config`` asks for (not started yet: call ``await broker.start()``)."""
-    if config.mqtt_url:
-        return ExternalBroker(config.mqtt_url)
-    choice = config.broker
-    if choice not in ("auto", "mosquitto", "amqtt"):
-        raise BrokerError(f"broker must be auto, mosquitto or amqtt, got {choice!r}")
-    if choice in ("auto", "mosquitto"):
-        path = mosquitto_path()
-        if path is not None:
-            from transports.mqtt.mosquitto import MosquittoBroker
-
-            return MosquittoBroker(executable=path)
-        if choice == "mosquitto":
-            raise BrokerError("broker='mosquitto' but the mosquitto executable is not installed")
-    from transports.mqtt.embedded import AmqttBroker
-
-    return AmqttBroker()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_for_port(host: str, port: int, timeout: float, alive: Any = lambda: True) -> None:
-    """Wait until ``host:port`` accepts TCP connections (or ``alive()`` turns false)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            if not alive():
-                raise BrokerError(f"broker process exited before listening on {port}") from None
-            if time.monotonic() > deadline:
-                raise BrokerError(f"nothing listens on {host}:{port} after {timeout}s") from None
-            await asyncio.sleep(0.02)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return

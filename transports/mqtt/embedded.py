@@ -13,7 +13,8 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from transports.mqtt.broker import Broker, BrokerError, free_port
+from transports.mqtt.broker import Broker, BrokerError
+from transports.netutil import free_port
 
 log = logging.getLogger("transports.mqtt.embedded")
 

@@ -1,6 +1,6 @@
 """MQTT transport: the feed bridged onto an MQTT broker, plus browser and backfill endpoints.
 
-At startup the transport opens the broker :func:`~transports.mqtt.broker.open_broker` picks
+At startup the transport opens the broker :func:`~transports.mqtt.choose.open_broker` picks
 (managed Mosquitto, embedded amqtt, or external ``mqtt_url``) and starts the
 :class:`~transports.mqtt.bridge.FeedBridge`. Routes:
 
@@ -25,7 +25,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from transports.errors import TransportError
 from transports.mqtt.bridge import FeedBridge
-from transports.mqtt.broker import Broker, open_broker
+from transports.mqtt.broker import Broker
+from transports.mqtt.choose import open_broker
 from transports.mqtt.pahoutil import META
 from transports.mqtt.wsbridge import WebSocketBridge
 from transports.params import check_known, parse_after, parse_epoch, parse_int

@@ -2,3 +2,6 @@
 
 See ``docs/webrtc.md`` for signalling, channel options and the local-lab ICE settings.
 """
+
+# The data channel both ends open and accept (``RTCDataChannel.label``); others are refused.
+LABEL = "feed"

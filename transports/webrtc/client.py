@@ -31,8 +31,7 @@ from transports import codec
 from transports.client import ConnectionLost
 from transports.errors import KINDS, TransportError, from_status
 from transports.message import Control, Frame
-from transports.webrtc import ice
-from transports.webrtc.peer import LABEL
+from transports.webrtc import LABEL, ice
 
 
 class WebRTCSubscriber:

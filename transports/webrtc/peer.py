@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
@@ -29,14 +29,26 @@ from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
 from transports.params import parse_epoch
-from transports.server import answer_client_frame, pump
-
-if TYPE_CHECKING:
-    from transports.webrtc.server import WebRTCTransport
+from transports.server import ServerContext, answer_client_frame, pump
+from transports.webrtc import LABEL
 
 log = logging.getLogger("transports.webrtc")
 
-LABEL = "feed"
+
+class PeerOwner(Protocol):
+    """What a peer needs of the transport that made it (``server.WebRTCTransport``); a
+    protocol so this module does not import the one that imports it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ctx(self) -> ServerContext: ...
+
+    @property
+    def peers(self) -> set[Peer]: ...
+
+
 # Reasons worth telling the client in a close frame before the peer goes away.
 TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "bad_message", "too_large"}
 
@@ -67,8 +79,12 @@ def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
 class Peer:
     """Server side of one client's WebRTC connection (see the module docstring)."""
 
-    def __init__(self, transport: WebRTCTransport, pc: RTCPeerConnection, client: str) -> None:
+    def __init__(
+        self, transport: PeerOwner, pc: RTCPeerConnection, client: str, ip: str = "?"
+    ) -> None:
         self.transport = transport
+        self.ip = ip
+        self.subscribed = False  # pending until the client's subscribe message is accepted
         self.ctx = transport.ctx
         self.pc = pc
         self.client = client
@@ -135,7 +151,7 @@ class Peer:
                 reason = error.reason
                 return
             stats.opened()
-            opened = True
+            opened = self.subscribed = True
             tasks = [
                 asyncio.ensure_future(pump(sub, self._send_frame, stats)),
                 asyncio.ensure_future(self._read()),

@@ -1,6 +1,6 @@
 """Setup-time benchmark: time from creating the offer to the first feed message, per peer.
 
-    python -m transports.webrtc.setup_bench --peers 1,50 --repeat 3
+    python -m transports.lab.setup_bench --peers 1,50 --repeat 3
 
 For each peer count N, N Python clients start at once, each doing what
 :class:`~transports.webrtc.client.WebRTCSubscriber` does for one connection: create the peer
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from transports.live import free_port
 from transports.message import Message
+from transports.netutil import free_port
 from transports.webrtc.client import WebRTCSubscriber
 
 TOKEN_ENV = "TRANSPORT_LAB_ADMIN_TOKEN"  # the same variable `serve --admin-token` reads
@@ -99,7 +99,7 @@ def served(url: str | None) -> Iterator[str]:
     port = free_port()
     # The child server and this process share the admin token through the environment.
     os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
-    cmd = [sys.executable, "-m", "transports.webrtc.setup_bench", "--serve", str(port)]
+    cmd = [sys.executable, "-m", "transports.lab.setup_bench", "--serve", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -156,7 +156,8 @@ def serve(port: int) -> None:
     from transports.live import uvicorn_config
     from transports.server import create_app
 
-    cfg = ServerConfig(rate=0, admin_token=os.environ.get(TOKEN_ENV))
+    # Every benchmark client comes from 127.0.0.1: lift the per-IP pending-offer bound.
+    cfg = ServerConfig(rate=0, admin_token=os.environ.get(TOKEN_ENV), webrtc_max_pending_per_ip=500)
     app = create_app(transports=("webrtc",), config=cfg)
     uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, cfg)).run()
 

@@ -1,11 +1,12 @@
 """A UDP relay for WebRTC with packet loss, latency/jitter and blackhole, and byte counters.
 
-Written by hand for the same reason as :mod:`transports.lab.proxy` (no maintained Python
+Written by hand for the same reason as :mod:`transports.netem.proxy` (no maintained Python
 tool; ``tc netem`` unavailable). WebRTC media and data travel over UDP between ICE
 candidates, so a TCP proxy in front of the signalling endpoint does not touch them. To put
 the relay *in the path*, the server's SDP answer is rewritten before the client sees it:
 every UDP candidate ``address port`` of the server (RFC 8839 §5.1 ``a=candidate``) is
-replaced by a relay session's own address (:func:`rewrite_candidates`). The client's ICE
+replaced by a relay session's own address
+(:func:`transports.netem.webrtc_relay.rewrite_candidates`). The client's ICE
 agent then only has pairs towards the relay; the relay forwards from its own socket, so the
 server learns the client as a peer-reflexive candidate at the relay (RFC 8445 §7.3.1.3) and
 the pair the client nominates runs through the relay in both directions.
@@ -184,16 +185,3 @@ class UdpRelay:
 def _send(out: asyncio.DatagramTransport, data: bytes, to: Address) -> None:
     if not out.is_closing():
         out.sendto(data, to)
-
-
-async def rewrite_candidates(sdp: str, relay: UdpRelay) -> str:
-    """Point every UDP candidate of ``sdp`` at a new relay session (RFC 8839 §5.1)."""
-    out = []
-    for line in sdp.splitlines():
-        parts = line.split()
-        if line.startswith("a=candidate:") and len(parts) > 5 and parts[2].lower() == "udp":
-            host, port = await relay.route((parts[4], int(parts[5])))
-            parts[4], parts[5] = host, str(port)
-            line = " ".join(parts)
-        out.append(line)
-    return "\r\n".join(out) + "\r\n"

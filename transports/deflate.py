@@ -36,7 +36,7 @@ from websockets.server import ServerProtocol
 class DeflateSettings:
     """What the server negotiates and how it compresses; defaults in docs/server.md."""
 
-    window_bits: int = 12  # server_max_window_bits (8..15): LZ77 window of our compressor
+    window_bits: int = 12  # server_max_window_bits (9..15): LZ77 window of our compressor
     client_window_bits: int = 12  # client_max_window_bits we ask for (clients' memory)
     client_no_context_takeover: bool = False  # ask clients to reset their window per message
     server_no_context_takeover: bool = False  # reset ours per message (less memory, worse ratio)
@@ -85,10 +85,13 @@ class ThresholdDeflateFactory(ServerPerMessageDeflateFactory):
         )
 
 
-def protocol_class(settings: DeflateSettings) -> type[WebSocketsSansIOProtocol]:
-    """uvicorn's sans-I/O WebSocket protocol, negotiating :class:`ThresholdDeflate`."""
+def protocol_class(
+    settings: DeflateSettings, base: type[WebSocketsSansIOProtocol] = WebSocketsSansIOProtocol
+) -> type[WebSocketsSansIOProtocol]:
+    """``base`` (uvicorn's sans-I/O WebSocket protocol or a subclass, e.g. the bounded one of
+    ``transports.protocols``), negotiating :class:`ThresholdDeflate`."""
 
-    class DeflateProtocol(WebSocketsSansIOProtocol):
+    class DeflateProtocol(base):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.conn = ServerProtocol(

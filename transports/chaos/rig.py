@@ -28,10 +28,10 @@ from typing import Any
 from transports.client import Subscriber
 from transports.clients import server_info, subscriber
 from transports.config import ServerConfig
-from transports.lab.faults import Blackhole, Latency
-from transports.lab.proxy import FaultProxy
-from transports.lab.udp_relay import UdpRelay
 from transports.live import LiveServer
+from transports.netem.path import FaultPath
+from transports.netem.proxy import FaultProxy
+from transports.netem.udp_relay import UdpRelay
 
 
 def interval(name: str, heartbeat: float) -> float:
@@ -45,12 +45,16 @@ def watchdog(name: str, heartbeat: float) -> float:
 
 
 def server_config(heartbeat: float, rate: float, history_url: str | None) -> ServerConfig:
-    cfg = ServerConfig(history_url=history_url, rate=rate, payload_bytes=32)
-    cfg.ws_ping_interval = cfg.ws_ping_timeout = heartbeat
-    cfg.sse_ping_interval = heartbeat
-    cfg.poll_default_timeout = heartbeat
-    cfg.webrtc_ping_interval = heartbeat
-    return cfg
+    return ServerConfig(
+        history_url=history_url,
+        rate=rate,
+        payload_bytes=32,
+        ws_ping_interval=heartbeat,
+        ws_ping_timeout=heartbeat,
+        sse_ping_interval=heartbeat,
+        poll_default_timeout=heartbeat,
+        webrtc_ping_interval=heartbeat,
+    )
 
 
 @dataclass(slots=True)
@@ -71,7 +75,7 @@ class Rig:
 
             broker = MosquittoBroker(persistence=True)
             await broker.start()
-            config.mqtt_url = broker.url
+            config = config.replace(mqtt_url=broker.bridge_url)  # with the bridge credentials
         try:
             live = await asyncio.to_thread(LiveServer((name,), config=config).start)
         except BaseException:
@@ -98,7 +102,7 @@ class Rig:
     async def subscriber(self) -> Subscriber:
         h, info = self.heartbeat, await server_info(self.url)
         if self.name == "webrtc" and self.relay is not None:
-            from transports.lab.webrtc_relay import RelayedWebRTCSubscriber
+            from transports.lab.relayed_webrtc import RelayedWebRTCSubscriber
 
             return RelayedWebRTCSubscriber.for_server(self.url, info, relay=self.relay)
         options: dict[str, Any] = {}
@@ -123,29 +127,21 @@ class Rig:
         return sum(p.counters.connections for p in self.proxies)
 
     # ---- faults --------------------------------------------------------------------------
+    @property
+    def path(self) -> FaultPath:
+        return FaultPath(self.proxies, self.relay)
+
     def cut(self) -> None:
-        for p in self.proxies:
-            p.cut()
-        if self.relay is not None:
-            self.relay.close()  # the sessions go; ICE on the old candidates fails
+        self.path.cut()
 
     def blackhole(self) -> None:
-        for p in self.proxies:
-            p.add(Blackhole(direction="both"))
-        if self.relay is not None:
-            self.relay.set("both", blackhole=True)
+        self.path.blackhole()
 
     def latency_loss(self) -> None:
-        for p in self.proxies:
-            p.add(Latency(latency_ms=200, jitter_ms=50, direction="both"))
-        if self.relay is not None:
-            self.relay.set("both", latency_ms=200, jitter_ms=50, loss=0.05)
+        self.path.latency(200, 50, loss=0.05, direction="both")
 
     def clear(self) -> None:
-        for p in self.proxies:
-            p.clear()
-        if self.relay is not None:
-            self.relay.clear()
+        self.path.restore()
 
     async def restart_server(self) -> None:
         await asyncio.to_thread(self.live.restart)

@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transports.config import ServerConfig
-from transports.live import free_port
-from transports.mqtt.broker import wait_for_port
+from transports.netutil import free_port, wait_for_port
 from transports.server import create_app
 
 BUCKET = 0.1  # s
@@ -144,7 +143,7 @@ class ServerProcess:
         self._reader: threading.Thread | None = None
 
     async def start(self) -> None:
-        code = f"from transports.lab.storm import _serve; _serve({self.port})"
+        code = f"from transports.chaos.storm import _serve; _serve({self.port})"
         proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; exit polled below
             [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, bufsize=1
         )

@@ -1,7 +1,7 @@
 """Heartbeat sweep: blackhole detection time and idle bytes per hour vs heartbeat interval.
 
 For each transport and heartbeat interval ``h`` one run on an idle feed (no publisher), all
-paths through the rig's proxies (:mod:`transports.lab.rig`):
+paths through the rig's proxies (:mod:`transports.chaos.rig`):
 
 1. connect with ``follow()`` and wait for the hello;
 2. *idle*: count payload bytes both ways for ``window`` seconds (four intervals; WebRTC at
@@ -9,7 +9,7 @@ paths through the rig's proxies (:mod:`transports.lab.rig`):
 3. *blackhole*: stop forwarding silently (no FIN, no RST) and time the client's first
    ``Disconnected``.
 
-What detects the blackhole, per transport (``interval`` = :func:`~transports.lab.rig.interval`):
+What detects the blackhole, per transport (``interval`` = :func:`~transports.chaos.rig.interval`):
 
 - WebSocket: the client's RFC 6455 §5.5.2 ping every interval, pong timeout one interval;
 - SSE: server comments every interval; the client's read watchdog (3 intervals);
@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from transports.backoff import Backoff
+from transports.chaos.rig import Rig, interval, server_config, watchdog
 from transports.client import Connected, Disconnected, follow
-from transports.lab.rig import Rig, interval, server_config, watchdog
 
 MARGIN = 1.0  # s on top of the watchdog: event-loop and thread scheduling on 2 busy cores
 

@@ -14,7 +14,7 @@ cleared later; then the publisher stops and the client gets a bounded time to ca
 The heartbeat interval ``heartbeat`` (s) sets every transport's keepalive (WS ping, SSE
 comment, long-poll hold, WebRTC channel ping, MQTT keepalive rounded up to whole seconds)
 and the watchdog (three intervals), so a blackhole should be detected within the watchdog.
-The client paths and faults are in :mod:`transports.lab.rig`; MQTT goes through a proxy in
+The client paths and faults are in :mod:`transports.chaos.rig`; MQTT goes through a proxy in
 front of the broker too, and ``broker_restart`` restarts Mosquitto (persistence on).
 
 *bytes_fault* counts payload bytes both ways through the proxies/relay from the fault until
@@ -38,8 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 from transports.backoff import Backoff
+from transports.chaos.rig import Rig, server_config, watchdog
 from transports.client import Connected, Delivered, Disconnected, EpochChanged, FollowStats, follow
-from transports.lab.rig import Rig, server_config, watchdog
 from transports.live import LiveServer
 
 SCENARIOS = {

@@ -1,8 +1,8 @@
 """The fault lab of a running server, over HTTP (used by the dashboard and ``transport-lab fault``).
 
-``transport-lab serve --faults`` starts one :class:`~transports.lab.proxy.FaultProxy` per
+``transport-lab serve --faults`` starts one :class:`~transports.netem.proxy.FaultProxy` per
 transport in front of the server's own port (the HTTP transports and WebRTC signalling), one
-in front of the MQTT broker's TCP port, and a :class:`~transports.lab.udp_relay.UdpRelay`
+in front of the MQTT broker's TCP port, and a :class:`~transports.netem.udp_relay.UdpRelay`
 for WebRTC's UDP path. A client that connects through ``url`` of its transport is subject to
 that transport's faults only. The interface is documented in ``docs/faults.md``:
 
@@ -37,14 +37,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from transports.config import ServerConfig
 from transports.errors import TransportError
-from transports.lab.faults import Blackhole, Latency, from_dict
-from transports.lab.proxy import FaultProxy
-from transports.lab.udp_relay import UdpRelay, rewrite_candidates
-from transports.live import free_port
+from transports.netem.faults import from_dict
+from transports.netem.path import FaultPath
+from transports.netem.proxy import FaultProxy
+from transports.netem.udp_relay import UdpRelay
+from transports.netem.webrtc_relay import rewrite_candidates
+from transports.netutil import free_port
 from transports.server import admin_json, error_response, read_body, refused
 
-log = logging.getLogger("transports.lab.faults")
+log = logging.getLogger("transports.netem.faults")
 ACTIONS = ("cut", "blackhole", "latency", "restore", "add", "remove")
 
 
@@ -114,36 +117,27 @@ class FaultLab:
         if not isinstance(body, dict) or body.get("action") not in ACTIONS:
             raise ValueError(f"body must be {{'action': one of {', '.join(ACTIONS)}}}")
         action = body["action"]
-        # MQTT's feed path is the broker connection; its HTTP proxy only carries /api calls.
+        # MQTT's feed path is the broker connection; its HTTP proxy only carries /api calls
+        # and the server's /mqtt bridge, which browsers use: the four dashboard actions apply
+        # to both.
         proxy = self.broker if name == "mqtt" and self.broker is not None else self.proxies[name]
-        relay = self.relay if name == "webrtc" else None
-        # Browsers reach MQTT through the server's /mqtt bridge, i.e. through the HTTP proxy:
-        # the four dashboard actions apply to that path too.
-        bridge = self.proxies[name] if proxy is not self.proxies[name] else None
-        if bridge is not None and action in ("cut", "blackhole", "latency", "restore"):
-            self.apply_to_bridge(bridge, action, body)
+        hops = [proxy] if proxy is self.proxies[name] else [proxy, self.proxies[name]]
+        path = FaultPath(hops, self.relay if name == "webrtc" else None)
         if action == "cut":
-            proxy.cut()
-            if relay is not None:
-                relay.close()  # UDP has no reset: the relayed path simply disappears
+            path.cut()
         elif action == "blackhole":
-            proxy.add(Blackhole(direction="both"))
-            if relay is not None:
-                relay.set("both", blackhole=True)
+            path.blackhole()
         elif action == "latency":
-            latency, jitter = _number(body, "latency_ms", 100), _number(body, "jitter_ms", 0)
             loss = _number(body, "loss_pct", 0)
-            if loss and relay is None:
-                raise ValueError("loss_pct applies to the WebRTC (UDP) path only")
             if loss > 100:
                 raise ValueError("loss_pct must be <= 100")
-            proxy.add(Latency(latency_ms=latency, jitter_ms=jitter))
-            if relay is not None:
-                relay.set("downstream", latency_ms=latency, jitter_ms=jitter, loss=loss / 100)
+            if loss and path.relay is None:
+                raise ValueError("loss_pct applies to the WebRTC (UDP) path only")
+            path.latency(
+                _number(body, "latency_ms", 100), _number(body, "jitter_ms", 0), loss / 100
+            )
         elif action == "restore":
-            proxy.clear()
-            if relay is not None:
-                relay.clear()
+            path.restore()
         elif action == "add":
             fault = body.get("fault")
             if not isinstance(fault, dict):
@@ -155,21 +149,6 @@ class FaultLab:
             except KeyError:
                 raise ValueError(f"no active fault named {body.get('name')!r}") from None
         log.info("fault %s on %s: %s", action, name, body)
-
-    def apply_to_bridge(self, proxy: FaultProxy, action: str, body: dict[str, Any]) -> None:
-        if action == "cut":
-            proxy.cut()
-        elif action == "blackhole":
-            proxy.add(Blackhole(direction="both"))
-        elif action == "latency":
-            proxy.add(
-                Latency(
-                    latency_ms=_number(body, "latency_ms", 100),
-                    jitter_ms=_number(body, "jitter_ms", 0),
-                )
-            )
-        else:
-            proxy.clear()
 
     async def relayed_offer(self, body: bytes, headers: dict[str, str]) -> Response:
         """Forward an offer to the server's own endpoint; rewrite the answer to the relay."""
@@ -248,6 +227,17 @@ def routes(lab: FaultLab) -> list[BaseRoute]:
         Route("/api/faults/webrtc/offer", offer, methods=["POST"]),
         Route("/api/faults/{transport}", control, methods=["POST"]),
     ]
+
+
+def lab_for(
+    host: str, port: int, names: list[str], cfg: ServerConfig
+) -> tuple[FaultLab, ServerConfig]:
+    """A fault lab for ``serve`` and the config to serve with: the page's and the proxies'
+    origins become allowed origins (through a proxy the browser's Origin differs from the
+    Host the server sees)."""
+    lab = FaultLab(host, port, names)
+    extra = [o for o in [f"http://{host}:{port}", *lab.origins()] if o not in cfg.allowed_origins]
+    return lab, cfg.replace(allowed_origins=(*cfg.allowed_origins, *extra))
 
 
 def install(app: Starlette, lab: FaultLab) -> Starlette:

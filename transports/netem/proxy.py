@@ -3,7 +3,7 @@
 Written by hand because no maintained Python library does this: Toxiproxy (Go) is a separate
 server binary with its own HTTP API, and ``tc netem`` is not available in every kernel (it is
 not on the machine this lab was built on). The faults are modelled on Toxiproxy's toxics
-(:mod:`transports.lab.faults`).
+(:mod:`transports.netem.faults`).
 
 Each accepted connection opens one upstream connection and runs two *pipes* (upstream =
 client → server, downstream = server → client). A pipe is two tasks joined by a small
@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from transports.lab.faults import (
+from transports.netem.faults import (
     DIRECTIONS,
     Bandwidth,
     Blackhole,
@@ -41,7 +41,7 @@ from transports.lab.faults import (
     SlowClose,
 )
 
-log = logging.getLogger("transports.lab.proxy")
+log = logging.getLogger("transports.netem.proxy")
 CHUNK = 16 * 1024
 _EOF = b""
 

@@ -1,15 +1,17 @@
-"""A WebRTC subscriber whose UDP traffic goes through a :class:`~transports.lab.udp_relay.UdpRelay`.
+"""A WebRTC subscriber whose UDP traffic goes through a
+:class:`~transports.netem.udp_relay.UdpRelay`.
 
 The only change to :class:`~transports.webrtc.client.WebRTCSubscriber` is in signalling: the
 server's answer has its candidates rewritten to relay sessions before the client's ICE agent
-sees it (see :mod:`transports.lab.udp_relay` for why that puts the relay in the path).
+sees it (:func:`transports.netem.webrtc_relay.rewrite_candidates`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from transports.lab.udp_relay import UdpRelay, rewrite_candidates
+from transports.netem.udp_relay import UdpRelay
+from transports.netem.webrtc_relay import rewrite_candidates
 from transports.webrtc.client import WebRTCSubscriber
 
 

@@ -2,7 +2,7 @@
 
 Each fault applies to one direction of a proxied connection, named as Toxiproxy names them:
 ``upstream`` is client → server, ``downstream`` is server → client; ``both`` installs it on
-each. Faults are plain data; :mod:`transports.lab.proxy` applies them to the bytes.
+each. Faults are plain data; :mod:`transports.netem.proxy` applies them to the bytes.
 
 Semantics worth knowing (they differ on purpose from a naive "drop" implementation):
 

@@ -7,7 +7,7 @@ seq survive and every client resumes with nothing lost. uvicorn has no "restart 
 (its ``--reload`` re-executes the whole process, which would take the fault proxies with it),
 so this module runs uvicorn servers one after another on the same port in one event loop:
 
-1. The fault proxies (:class:`~transports.lab.fault_api.FaultLab`) start first and stay up
+1. The fault proxies (:class:`~transports.chaos.fault_api.FaultLab`) start first and stay up
    for the life of the process: the browser connects through them, so across a restart its
    connections drop and come back on the same URLs, like through a real load balancer.
 2. ``POST /api/faults/server/restart`` (answered ``202`` at once) sets the running server's
@@ -26,7 +26,7 @@ so this module runs uvicorn servers one after another on the same port in one ev
    at the same port. A restarted broker is a different fault (``chaos`` scenario
    ``broker_restart``).
 
-Every phase is logged (``transports.lab.supervisor``) and the last restart's figures are in
+Every phase is logged (``transports.chaos.supervisor``) and the last restart's figures are in
 ``GET /api/faults`` under ``"server"``.
 """
 
@@ -43,12 +43,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from transports.chaos import fault_api
+from transports.chaos.fault_api import lab_for
 from transports.config import ServerConfig
-from transports.lab import fault_api
-from transports.lab.fault_cli import lab_for
 from transports.live import Server, uvicorn_config
 
-log = logging.getLogger("transports.lab.supervisor")
+log = logging.getLogger("transports.chaos.supervisor")
 RESTART_PATH = "/api/faults/server/restart"
 
 
@@ -93,10 +93,10 @@ class Supervisor:
             from transports.app import build_app
 
             build = build_app
-        self.host, self.port, self.names, self.config = host, port, list(names), config
+        self.host, self.port, self.names = host, port, list(names)
         self.build = build
         self.stop_timeout = stop_timeout
-        self.lab = lab_for(host, port, self.names, config)
+        self.lab, self.config = lab_for(host, port, self.names, config)
         self.broker: Any = None
         self.server: Server | None = None
         self.restarts = 0
@@ -205,13 +205,16 @@ class Supervisor:
     async def _start_broker(self) -> None:
         if "mqtt" not in self.names or self.config.mqtt_url:
             return  # no MQTT, or an external broker someone else runs
-        from transports.mqtt.broker import open_broker
+        from transports.mqtt.choose import open_broker
 
         broker = open_broker(self.config)
         await broker.start()
         self.broker = broker
         # The apps use it as an external broker, so a server restart leaves it running.
-        self.config.mqtt_url = broker.url + ("" if broker.mqtt5 else "?protocol=3.1.1")
+        # The bridge's credentials travel in the URL; amqtt speaks MQTT 3.1.1 only.
+        self.config = self.config.replace(
+            mqtt_url=broker.bridge_url + ("" if broker.mqtt5 else "?protocol=3.1.1")
+        )
         log.info("MQTT broker %s on %s (kept across server restarts)", broker.kind, broker.url)
 
     def _broker_url(self) -> str | None:
