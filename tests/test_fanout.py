@@ -1,7 +1,8 @@
 """``bench --suite fanout --quick`` runs every server of the suite and writes its results.
 
 A smoke test of the benchmark: it checks that each target served every client with no loss
-and no duplicate and that the outputs have their shape. Figures are never asserted.
+and no duplicate and that the outputs have their shape. Figures (and the validity flag, which
+depends on the machine's load) are never asserted.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def test_quick_fanout_suite(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert {r["target"] for r in rows} == set(TARGETS)
     for row in rows:
-        assert row["valid"] == "True", row
+        # `valid` (was the generator the bottleneck?) depends on the machine's load: not asserted.
+        assert row["valid"] in ("True", "False"), row
         assert int(row["connected"]) == int(row["clients"]) == int(row["open_at_end"]), row
         assert int(row["lost"]) == 0, row
         assert int(row["dup"]) == 0, row
