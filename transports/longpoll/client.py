@@ -14,6 +14,7 @@ import httpx
 from transports import codec
 from transports.message import Control, Frame, Message
 from transports.sse.client import _error
+from transports.tls import client_context
 
 
 class LongPollSubscriber:
@@ -40,7 +41,7 @@ class LongPollSubscriber:
 
     async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
         client = self._client or httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0)
+            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0), verify=client_context()
         )
         first = True
         try:

@@ -53,6 +53,7 @@ from transports.client import ConnectionLost
 from transports.message import Control, Frame, Message
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
 from transports.sse.client import _error
+from transports.tls import client_context
 
 log = logging.getLogger("transports.mqtt.client")
 
@@ -139,7 +140,7 @@ class MQTTSubscriber:
         client.on_disconnect = lambda c, u, flags, rc, p=None: put("disconnect", rc)
         client.on_connect_fail = lambda c, u: put("disconnect", "connection failed")
         client.on_log = lambda c, u, level, buf: put("pong") if "PINGRESP" in buf else None
-        http = httpx.AsyncClient(timeout=10.0)
+        http = httpx.AsyncClient(timeout=10.0, verify=client_context())
         self._info_hello = None
         started = False
         try:

@@ -15,6 +15,7 @@ from transports import codec
 from transports.errors import TransportError, from_status
 from transports.message import Control, Frame
 from transports.sse.wire import Comment, SSEParser
+from transports.tls import client_context
 
 
 class SSESubscriber:
@@ -46,7 +47,7 @@ class SSESubscriber:
         if epoch is not None:
             params["epoch"] = epoch
         timeout = httpx.Timeout(self.connect_timeout, read=None)
-        client = self._client or httpx.AsyncClient(timeout=timeout)
+        client = self._client or httpx.AsyncClient(timeout=timeout, verify=client_context())
         try:
             async with client.stream(
                 "GET", self.url, headers=headers, params=params, timeout=timeout

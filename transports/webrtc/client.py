@@ -18,9 +18,7 @@ The server sends ``{"type":"ping"}`` every few seconds; each is yielded as a ``C
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,6 +29,7 @@ from transports import codec
 from transports.client import ConnectionLost
 from transports.errors import KINDS, TransportError, from_status
 from transports.message import Control, Frame
+from transports.tls import client_context
 from transports.webrtc import LABEL, ice
 
 
@@ -119,7 +118,7 @@ class WebRTCSubscriber:
 
     async def _signal(self, sdp: str) -> str:
         async with httpx.AsyncClient(
-            timeout=self.open_timeout, headers=self.headers, verify=_tls_context()
+            timeout=self.open_timeout, headers=self.headers, verify=client_context()
         ) as http:
             try:
                 response = await http.post(self.url, json={"sdp": sdp, "type": "offer"})
@@ -140,10 +139,3 @@ class WebRTCSubscriber:
         if not isinstance(body, dict) or body.get("type") != "answer":
             raise ConnectionLost("signalling: the server did not send an answer")
         return str(body["sdp"])
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Building a verifying SSLContext (loading the CA bundle) takes ~50 ms, more than the
-    # whole WebRTC setup on loopback: build it once per process, not per connection.
-    return ssl.create_default_context()

@@ -50,7 +50,15 @@ class PeerOwner(Protocol):
 
 
 # Reasons worth telling the client in a close frame before the peer goes away.
-TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "bad_message", "too_large"}
+TOLD = {
+    "slow_consumer",
+    "shutting_down",
+    "send_timeout",
+    "bad_param",
+    "bad_message",
+    "too_large",
+    "rate_limited",
+}
 
 
 class ChannelGone(Exception):
@@ -243,11 +251,12 @@ class Peer:
         """Later channel messages: only ``{"type":"ping"}`` is allowed (answered with pong)."""
         channel = self.channel
         assert channel is not None
+        bucket = self.ctx.frame_bucket()
         while True:
             raw = await self._inbox.get()
             if raw is None:
                 raise ChannelGone
-            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes)
+            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes, bucket)
             if pong is None:
                 return error or "bad_param"
             if channel.readyState == "open":

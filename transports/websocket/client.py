@@ -21,6 +21,7 @@ from transports import codec
 from transports.client import ConnectionLost
 from transports.errors import KINDS, TransportError
 from transports.message import Control, Frame
+from transports.tls import client_context
 
 
 class WebSocketSubscriber:
@@ -65,6 +66,8 @@ class WebSocketSubscriber:
                 additional_headers=self.headers,
                 open_timeout=self.open_timeout,
                 max_size=self.max_size,
+                # wss: verified against the system's CAs or $TRANSPORT_LAB_CAFILE (tls.py).
+                ssl=client_context() if self.url.startswith("wss:") else None,
             ) as ws:
                 pong: asyncio.Future[float] | None = None
                 pinged_at = 0.0

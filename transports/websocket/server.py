@@ -29,7 +29,9 @@ from transports.server import ServerTransport, answer_client_frame
 from transports.websocket.writer import Writer
 
 log = logging.getLogger("transports.websocket")
-CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
+CLIENT_ERRORS = frozenset(
+    {"bad_message", "bad_param", "too_large", "rate_limited"}
+)  # logged, one line each
 FIRST = asyncio.FIRST_COMPLETED
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
@@ -71,6 +73,7 @@ class WebSocketTransport(ServerTransport):
         await ws.accept()
         stats.opened()
         reason = "closed"
+        bucket = ctx.frame_bucket()
         # The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
         # each message written by the publisher's own call, with no task wake-up and no
         # timeout object per send; the pump below (run by this handler) only drains what
@@ -114,7 +117,7 @@ class WebSocketTransport(ServerTransport):
                 if msg["type"] == "websocket.disconnect":
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes)
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
                 if pong is None:
                     return error or "bad_param"
                 await writer.write_when_idle(pong)
