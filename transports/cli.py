@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from transports import tls_cli
+from transports import channels_cli, tls_cli
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
 from transports.lab import cli as lab_cli
+from transports.ops import cli as ops_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -85,6 +85,10 @@ def serve(
             "printed in the dashboard URL).",
         ),
     ] = None,
+    mqtt_user: Annotated[
+        list[str] | None,
+        typer.Option(help="USER:PASSWORD the managed Mosquitto accepts, to publish (repeatable)."),
+    ] = None,
     max_connections: Annotated[
         int, typer.Option(help="Open connections per transport.", min=1, max=10**7)
     ] = DEFAULTS.max_connections,
@@ -114,6 +118,16 @@ def serve(
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+    log_format: Annotated[str, typer.Option(help="text | json (one object per line).")] = "text",
+    traffic_log: Annotated[
+        bool, typer.Option(help="Log every message in and out (size, seq, channel, lag).")
+    ] = False,
+    traffic_payload: Annotated[
+        bool, typer.Option(help="Include payloads in the traffic log.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this loopback port, without auth.")
+    ] = None,
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
 
@@ -121,10 +135,11 @@ def serve(
 
     from transports.app import build_app
     from transports.live import Server, uvicorn_config
+    from transports.ops import logformat
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("--log-format must be text or json")
+    logformat.setup(log_format, log_level)
     try:
         cfg = ServerConfig(
             history_url=history,
@@ -149,6 +164,10 @@ def serve(
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             gc_freeze=True,
+            mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
+            traffic_log=traffic_log or traffic_payload,
+            traffic_payload=traffic_payload,
+            metrics_port=metrics_port,
             tls_certfile=str(tls / "cert.pem") if tls else None,
             tls_keyfile=str(tls / "key.pem") if tls else None,
         )
@@ -172,6 +191,11 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    console.print(
+        f"Admin view: http://{netloc}/admin#token={cfg.admin_token}",
+        highlight=False,
+        soft_wrap=True,
+    )
     try:
         if faults:
             # The fault proxies outlive the server, which can be restarted from the page.
@@ -182,6 +206,13 @@ def serve(
             Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a graceful shutdown
+
+
+def _user_password(value: str) -> tuple[str, str]:
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError(f"--mqtt-user takes USER:PASSWORD, got {value[:40]!r}")
+    return user, password
 
 
 @app.command()
@@ -199,6 +230,10 @@ def follow(
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON object per line (for scripts).")
     ] = False,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(help="Follow this channel (repeat for several; default: the feed)."),
+    ] = None,
     cafile: Annotated[
         Path | None,
         typer.Option(help="Trust this CA (e.g. certs/ca.pem) for https/wss; default: system CAs."),
@@ -228,12 +263,18 @@ def follow(
     view = FollowView(json_lines=json_lines, quiet=quiet)
     # Ctrl-C ends the run; the summary is what the user wants to see then.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_follow(transport, url, after, count, idle_timeout, view))
+        asyncio.run(_follow(transport, url, after, count, idle_timeout, view, channel or None))
     view.summary()
 
 
 async def _follow(
-    transport: str, url: str, after: int | None, count: int | None, idle_timeout: float, view: Any
+    transport: str,
+    url: str,
+    after: int | None,
+    count: int | None,
+    idle_timeout: float,
+    view: Any,
+    channels: list[str] | None = None,
 ) -> None:
     from transports.client import Delivered
     from transports.client import follow as follow_feed
@@ -243,7 +284,7 @@ async def _follow(
         sub = await subscriber(transport, url)
     except ValueError as exc:  # the server does not serve that transport
         fail(str(exc))
-    events = follow_feed(sub, after, idle_timeout=idle_timeout, stats=view.stats)
+    events = follow_feed(sub, after, channels=channels, idle_timeout=idle_timeout, stats=view.stats)
     async with contextlib.aclosing(events):
         async for event in events:
             view.show(event)
@@ -252,7 +293,9 @@ async def _follow(
 
 
 fault_cli.register(app)
+ops_cli.register(app)
 experiments_cli.register(app)
+channels_cli.register(app)
 tls_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from transports.channels import NamespaceOptions, default_namespaces
+
+if TYPE_CHECKING:
+    from transports.auth import Principal
+
+# on_subscribe(principal, channel): raise TransportError to refuse.
+SubscribeHook = Callable[["Principal", str], Awaitable[None]]
+# on_publish(principal, channel, data) -> data to store (the same, or transformed).
+PublishHook = Callable[["Principal", str, Any], Awaitable[Any]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -72,6 +82,9 @@ class ServerConfig:
     mqtt_prefix: str = "transport-lab"
     mqtt_qos: int = 1  # QoS of the bridge's publishes (0 or 1)
     mqtt_retain: bool = False  # retain the last message of each topic on the broker
+    # (user, password) pairs the managed Mosquitto accepts; each may publish into channels
+    # through <prefix>/_in/<its user>/<channel> only (docs/mqtt.md, "Channels").
+    mqtt_users: tuple[tuple[str, str], ...] = ()
     # WebRTC data channels (aiortc). Local labs: ICE host candidates on 127.0.0.1 only and no
     # STUN server (aiortc would otherwise add a public one); set both for real networks.
     webrtc_loopback_only: bool = True
@@ -91,11 +104,27 @@ class ServerConfig:
     gc_freeze: bool = False
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()
+    # Operations (docs/operations.md): /metrics on its own loopback port instead of the
+    # admin-only /metrics route; the traffic log of every message in and out (payloads too
+    # only when traffic_payload is set).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    traffic_log: bool = False
+    traffic_payload: bool = False
     # Host names served besides the loopback names and the address a client connected to
     # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
     allowed_hosts: tuple[str, ...] = ()
     # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
     admin_token: str | None = None
+    # Channels (docs/channels.md): namespaces and their options, bounds, hooks.
+    namespaces: dict[str, NamespaceOptions] = field(default_factory=default_namespaces)
+    max_channels: int = 1000  # channels held by the hub (idle ones are evicted beyond it)
+    max_channels_per_connection: int = 16
+    idempotency_size: int = 1000  # client message ids remembered per channel...
+    idempotency_ttl: float = 300.0  # ...for at most this many seconds
+    channels_dir: str | None = None  # where durable namespaces keep one SQLite file/channel
+    on_subscribe: SubscribeHook | None = None
+    on_publish: PublishHook | None = None
     # TLS (https/wss on the same port), e.g. from `transport-lab certs` (see tls.py).
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
@@ -108,6 +137,10 @@ class ServerConfig:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{name} must be a list of strings")
             object.__setattr__(self, name, tuple(value))
+        users = tuple((str(u), str(p)) for u, p in self.mqtt_users)
+        if any(not u or set(u) & set("+#/:\n") or "\n" in p for u, p in users):
+            raise ValueError("mqtt_users: names without + # / : and no newline in a password")
+        object.__setattr__(self, "mqtt_users", users)
         for name, check, rule in CHECKS:
             value = getattr(self, name)
             if not check(value):
@@ -160,6 +193,11 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("webrtc_ping_interval", _positive, "must be > 0 s"),
     ("webrtc_open_timeout", _positive, "must be > 0 s"),
     ("webrtc_high_water", _number(1), "must be >= 1 byte"),
+    ("max_channels", _number(1, 10**6), "must be in [1, 1000000]"),
+    ("max_channels_per_connection", _number(1, 1000), "must be in [1, 1000]"),
+    ("idempotency_size", _number(0, 10**6), "must be in [0, 1000000]"),
+    ("idempotency_ttl", _number(0, 86_400), "must be in [0, 86400] s"),
+    ("metrics_port", _optional(_number(1, 65535)), "must be a TCP port or None"),
     ("webrtc_max_pending_per_ip", _number(1, 100_000), "must be in [1, 100000]"),
     ("max_header_bytes", _number(1024, 1024 * 1024), "must be in [1 KiB, 1 MiB]"),
     ("max_headers", _number(1, 10_000), "must be in [1, 10000]"),

@@ -59,36 +59,31 @@ class Subscription:
     """
 
     def __init__(
-        self, feed: Feed, head: list[Frame], replay_next: int, replay_until: int, queue_size: int
+        self,
+        feed: Feed,
+        head: list[Frame],
+        replay_next: int,
+        replay_until: int,
+        queue_size: int,
+        wakeup: asyncio.Event | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> None:
         self._feed = feed
+        self._on_close = on_close
         self._head: deque[Frame] = deque(head)
         self._replay_next = replay_next
         self._replay_until = replay_until
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
-        # A future only while a consumer waits (not an asyncio.Event per subscription: with
-        # the fast path most subscriptions never wait again, and each Event holds a deque).
-        self._waiter: asyncio.Future[None] | None = None
-        # True once get_nowait found nothing left: only then may publish bypass the queue.
+        # A multi-channel stream shares one wake-up event among its channels' subscriptions.
+        self._wakeup = wakeup or asyncio.Event()
+        # Fast path (see the module docstring): True once get_nowait found nothing left; only
+        # then may publish hand a message to ``direct`` instead of queueing it.
         self._caught_up = False
         self.direct: Callable[[Message], bool] | None = None
         self.closed_reason: str | None = None
-        self._closed: asyncio.Event | None = None
-
-    @property
-    def closed(self) -> asyncio.Event:
-        """Set on close, so a transport blocked in a send can notice and drop the connection
-        (created on first use)."""
-        if self._closed is None:
-            self._closed = asyncio.Event()
-            if self.closed_reason is not None:
-                self._closed.set()
-        return self._closed
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        # Set on close, so a transport blocked in a send can notice and drop the connection.
+        self.closed = asyncio.Event()
 
     @property
     def queued(self) -> int:
@@ -103,17 +98,18 @@ class Subscription:
             self.close("slow_consumer")
             return False
         self._queue.append(message)
-        self._wake()
+        self._wakeup.set()
         return True
 
     def close(self, reason: str = "closed") -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
             self._queue.clear()
-            self._wake()
-            if self._closed is not None:
-                self._closed.set()
+            self._wakeup.set()
+            self.closed.set()
             self._feed._drop(self)
+            if self._on_close is not None:  # a multi-channel stream ends with its channel
+                self._on_close(reason)
 
     def _next_replay(self) -> None:
         """Move one page of history into the head, reporting a gap if history moved on."""
@@ -139,27 +135,20 @@ class Subscription:
             return self._head.popleft()
         if self._queue:
             return self._queue.popleft()
+        self._wakeup.clear()
         self._caught_up = True
         return None
 
     async def wait(self) -> None:
         """Until there may be something for :meth:`get_nowait` (or the subscription closed)."""
-        if self.closed_reason is not None or self._head or self._queue:
-            return
-        if self._replay_next <= self._replay_until:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+        await self._wakeup.wait()
 
     async def get(self) -> Frame:
         while True:
             frame = self.get_nowait()
             if frame is not None:
                 return frame
-            await self.wait()
+            await self._wakeup.wait()
 
     def __aiter__(self) -> AsyncIterator[Frame]:
         return self._iterate()
@@ -193,6 +182,8 @@ class Feed:
         # Replaced on every publish: long polls wait on "the next publish after now".
         self._published = asyncio.Event()
         self._closed = False
+        # Told of every new subscription (the server ties it to its connection record).
+        self.on_subscribe: Callable[[Subscription], None] | None = None
 
     @property
     def epoch(self) -> str:
@@ -254,15 +245,23 @@ class Feed:
         return head, after + 1
 
     def subscribe(
-        self, after: int | None = None, epoch: str | None = None, queue_size: int | None = None
+        self,
+        after: int | None = None,
+        epoch: str | None = None,
+        queue_size: int | None = None,
+        wakeup: asyncio.Event | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> Subscription:
         """Open a subscription at a cursor. ``after=None`` means live only."""
         if self._closed:
             raise TransportError("shutting_down")
         head, replay_next = self.start(after, epoch)
-        sub = Subscription(self, head, replay_next, self.last_seq, queue_size or self.queue_size)
+        size = queue_size or self.queue_size
+        sub = Subscription(self, head, replay_next, self.last_seq, size, wakeup, on_close)
         self._subs.add(sub)
         self.stats.subscribed += 1
+        if self.on_subscribe is not None:
+            self.on_subscribe(sub)
         return sub
 
     def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:

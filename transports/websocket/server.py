@@ -1,10 +1,13 @@
-"""WebSocket endpoint ``GET /ws?after=SEQ&epoch=E``.
+"""WebSocket endpoint ``GET /ws?after=SEQ&epoch=E`` or ``GET /ws?channel=A&channel=B&cursor=T``.
 
 One text frame per feed frame (message or control). Heartbeats are RFC 6455 §5.5.2 ping /
 §5.5.3 pong: uvicorn sends pings at ``ws_ping_interval`` and closes a peer that does not
 answer within ``ws_ping_timeout``; clients may ping too (the Python client does, to detect a
 dead server). Browsers cannot send protocol pings, so the server also answers an
 application-level ``{"type":"ping"}`` with ``{"type":"pong"}``.
+
+With ``channel`` parameters the connection is multi-channel: frames name their channel and
+the client may subscribe, unsubscribe and publish with frames (:mod:`transports.inbound`).
 
 Errors are reported by accepting and then closing with ``4000 + HTTP status`` (see
 ``errors.py``): a close before accept would reach a browser only as an opaque 403.
@@ -20,22 +23,20 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports import codec
-from transports.errors import KINDS, TransportError
-from transports.feed import SubscriptionClosed
-from transports.message import Message
-from transports.params import check_known, parse_after, parse_epoch
-from transports.server import ServerTransport, answer_client_frame
+from transports import closing, codec, inbound
+from transports.admission import admit_stream
+from transports.errors import TransportError
+from transports.feed import Subscription, SubscriptionClosed
+from transports.message import Frame, Message
+from transports.server import ServerTransport, answer_client_frame, pump
+from transports.streams import MultiSubscription
 from transports.websocket.writer import Writer
 
 log = logging.getLogger("transports.websocket")
+FIRST = asyncio.FIRST_COMPLETED
 CLIENT_ERRORS = frozenset(
     {"bad_message", "bad_param", "too_large", "rate_limited"}
 )  # logged, one line each
-FIRST = asyncio.FIRST_COMPLETED
-NORMAL_CLOSE = 1000
-GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
-TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
 
 
 class WebSocketTransport(ServerTransport):
@@ -60,25 +61,88 @@ class WebSocketTransport(ServerTransport):
     async def endpoint(self, ws: WebSocket) -> None:
         ctx, stats = self.ctx, self.ctx.stats[self.name]
         try:
-            check_known(ws.query_params, ())
-            after = parse_after(ws.query_params.get("after"))
-            epoch = parse_epoch(ws.query_params.get("epoch"))
-            await ctx.admit(self.name, ws)
-            sub = ctx.feed.subscribe(after, epoch)
+            admitted = await admit_stream(ctx, self.name, ws)
+            sub = admitted.open()
         except TransportError as error:
-            ctx.reject(self.name, ws, error)
             await ws.accept()
             await ws.close(error.kind.ws_code, error.reason)
             return
         await ws.accept()
         stats.opened()
+        if isinstance(sub, Subscription):
+            # The single-stream endpoint (the default channel): the fan-out hot path.
+            await self._close(ws, await self._serve_fast(ws, sub))
+            return
+        lock = asyncio.Lock()
         reason = "closed"
         bucket = ctx.frame_bucket()
-        # The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
-        # each message written by the publisher's own call, with no task wake-up and no
-        # timeout object per send; the pump below (run by this handler) only drains what
-        # queued meanwhile (hello, replay, backlog while a send waits for a slow socket).
+
+        async def send(frame: Frame, text: str) -> None:
+            async with lock, asyncio.timeout(ctx.config.send_timeout):
+                await ws.send_text(text)
+
+        async def read() -> str:
+            # Starlette reports a disconnect only through receive(): a send-only handler
+            # would never notice a client that went away while the feed is quiet.
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return "client_gone"
+                raw = msg.get("text") or msg.get("bytes") or b""
+                if isinstance(sub, MultiSubscription):
+                    if bucket is not None and not bucket.take():
+                        return "rate_limited"
+                    # Replies travel through the stream, in order with its frames.
+                    error = await inbound.handle(ctx, sub, raw)
+                    if error is not None:
+                        return error
+                    continue
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
+                if pong is None:
+                    return error or "bad_param"
+                async with lock:
+                    await ws.send_text(pong)
+
+        pump_task = asyncio.ensure_future(pump(sub, send, stats))
+        read_task = asyncio.ensure_future(read())
+        # A pump blocked in send() on a full socket would not see its subscription being
+        # closed for overflow; watching the close lets us drop that client at once.
+        closed_task = asyncio.ensure_future(sub.closed.wait())
+        tasks = (pump_task, read_task, closed_task)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finished = done.pop()
+            exc = finished.exception()
+            if finished is closed_task:
+                reason = sub.closed_reason or "closed"
+            elif isinstance(exc, TimeoutError):
+                reason = "send_timeout"
+            elif isinstance(exc, WebSocketDisconnect | OSError):
+                reason = "client_gone"
+            elif exc is not None:
+                raise exc
+            else:
+                reason = str(finished.result())
+        finally:
+            sub.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            stats.ended(reason)
+        await self._close(ws, reason)
+
+    async def _serve_fast(self, ws: WebSocket, sub: Subscription) -> str:
+        """Serve one plain subscription; return the close reason.
+
+        The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
+        each message written by the publisher's own call, with no task wake-up, no lock and
+        no timeout object per send; the pump below (run by this handler) only drains what
+        queued meanwhile (hello, replay, backlog while a send waits for a slow socket).
+        """
+        ctx, stats = self.ctx, self.ctx.stats[self.name]
+        bucket = ctx.frame_bucket()
         writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close)
+        reason = "closed"
 
         def direct(message: Message) -> bool:
             if writer.busy:
@@ -106,12 +170,10 @@ class WebSocketTransport(ServerTransport):
                     text, size = codec.wire(frame)
                     writer.write(text)
                     stats.sent(size)
-            except SubscriptionClosed as closed_:
-                return closed_.reason
+            except SubscriptionClosed as ended:
+                return ended.reason
 
         async def read() -> str:
-            # Starlette reports a disconnect only through receive(): a send-only handler
-            # would never notice a client that went away while the feed is quiet.
             while True:
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
@@ -126,7 +188,7 @@ class WebSocketTransport(ServerTransport):
 
         def read_ended(task: asyncio.Task[str]) -> None:
             # The reader's end (client gone, bad frame) ends the subscription with its reason,
-            # which ends the pump below: one task per connection besides this handler.
+            # which ends the pump: one task per connection besides this handler.
             if task.cancelled():
                 return
             exc = task.exception()
@@ -153,19 +215,12 @@ class WebSocketTransport(ServerTransport):
             pending = (writer.pending,) if writer.pending is not None else ()
             await asyncio.gather(read_task, *pending, return_exceptions=True)
             stats.ended(reason)
-        await self._close(ws, reason)
+        return reason
 
     async def _close(self, ws: WebSocket, reason: str) -> None:
         if ws.client_state != WebSocketState.CONNECTED or reason in ("client_gone",):
             return
-        if reason == "shutting_down":
-            code = GOING_AWAY
-        elif reason == "too_large":
-            code = TOO_BIG
-        elif reason in KINDS:  # slow_consumer, bad_param, bad_message, ...: 4000 + status
-            code = KINDS[reason].ws_code
-        else:
-            code = NORMAL_CLOSE
+        code = closing.ws_code(reason)
         if reason in CLIENT_ERRORS:
             client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
             log.warning("ws %s closed %d %s: bad client frame", client, code, reason)
