@@ -19,6 +19,7 @@ from transports import channels_cli, tls_cli
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
+from transports.demo import cli as demo_cli
 from transports.lab import cli as lab_cli
 from transports.ops import cli as ops_cli
 from transports.server import ALL
@@ -296,6 +297,7 @@ fault_cli.register(app)
 ops_cli.register(app)
 experiments_cli.register(app)
 channels_cli.register(app)
+demo_cli.register(app)
 tls_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
