@@ -180,6 +180,7 @@ def serve(
             # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
+            gc_freeze=True,
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
             engine_url=engine,
             namespaces=_namespaces(namespace),

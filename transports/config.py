@@ -35,7 +35,22 @@ class ServerConfig:
     ws_ping_timeout: float | None = 20.0
     # permessage-deflate (RFC 7692) is off by default so byte counts show the protocol itself.
     ws_compression: bool = False
+    # Its parameters when on (RFC 7692 §7.1; see transports/deflate.py for the memory cost):
+    ws_deflate_window_bits: int = (
+        12  # server_max_window_bits, 9..15 (zlib refuses 8 for raw deflate)
+    )
+    ws_deflate_level: int = 6  # zlib level, 1..9
+    ws_deflate_client_no_context_takeover: bool = False
+    ws_deflate_server_no_context_takeover: bool = False
+    # Messages shorter than this (UTF-8 bytes) go out uncompressed even with the extension
+    # negotiated (RSV1 is per message, RFC 7692 §6); chosen in notebooks/05-compression.
+    ws_compress_min_bytes: int = 256
     max_frame_bytes: int = 64 * 1024  # largest client->server frame accepted
+    # gzip for /poll responses and /sse streams, when the client accepts it (off by default,
+    # like permessage-deflate, so byte counts show the protocol itself); see httpgzip.py.
+    http_compression: bool = False
+    http_compression_level: int = 6  # 1..9
+    poll_compress_min_bytes: int = 512  # smaller poll responses go out uncompressed
     # SSE
     sse_ping_interval: float = 15.0  # comment heartbeat
     sse_retry_ms: int = 1000  # `retry:` sent to EventSource clients
@@ -81,6 +96,12 @@ class ServerConfig:
     # more -> 503 too_many_connections, so one client cannot fill every peer slot.
     webrtc_max_pending_per_ip: int = 10
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
+    # Garbage collection: after start-up, collect once and move every object that exists
+    # then (modules, the app, routes) to the permanent generation (gc.freeze), so a full
+    # collection walks only what the feed and its connections allocate. `serve` turns it on;
+    # off by default because it is process-wide (an embedding app or a test runner may not
+    # want its own heap frozen).
+    gc_freeze: bool = False
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()
     # Operations (docs/operations.md): /metrics on its own loopback port instead of the
@@ -152,6 +173,11 @@ _positive = _number(0, low_open=True)
 # (setting, check, rule shown in the error); settings not listed take any value of their type.
 CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("queue_size", _number(1, 10**7), "must be an integer in [1, 10000000]"),
+    ("ws_deflate_window_bits", _number(9, 15), "must be an integer in [9, 15]"),
+    ("ws_deflate_level", _number(1, 9), "must be an integer in [1, 9]"),
+    ("ws_compress_min_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB]"),
+    ("http_compression_level", _number(1, 9), "must be an integer in [1, 9]"),
+    ("poll_compress_min_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB]"),
     ("ws_ping_interval", _optional(_positive), "must be > 0 s or None"),
     ("ws_ping_timeout", _optional(_positive), "must be > 0 s or None"),
     ("max_frame_bytes", _number(1, 64 * 1024 * 1024), "must be in [1, 64 MiB]"),

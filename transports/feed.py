@@ -9,6 +9,14 @@ Each subscription owns a bounded queue. When a publish finds it full, that subsc
 closed with reason ``slow_consumer`` and dropped: the publisher never blocks on the slowest
 client and memory never grows without bound. The client resumes from its cursor, and the
 history serves what it missed.
+
+Fast path: a transport that can write a frame without waiting sets
+:attr:`Subscription.direct`. While the subscription is caught up (nothing in its head, its
+replay or its queue), publish hands it each message directly, instead of queueing it and
+waking the connection's task — one wake-up per subscriber per message was the largest cost
+of fan-out after the socket write itself. ``direct`` returns False when it cannot take the
+message now (a send is still waiting for the socket); the message is then queued as usual,
+so ordering, the queue bound and the slow-consumer rule are unchanged.
 """
 
 from __future__ import annotations
@@ -69,6 +77,10 @@ class Subscription:
         self._queue_size = queue_size
         # A multi-channel stream shares one wake-up event among its channels' subscriptions.
         self._wakeup = wakeup or asyncio.Event()
+        # Fast path (see the module docstring): True once get_nowait found nothing left; only
+        # then may publish hand a message to ``direct`` instead of queueing it.
+        self._caught_up = False
+        self.direct: Callable[[Message], bool] | None = None
         self.closed_reason: str | None = None
         # Set on close, so a transport blocked in a send can notice and drop the connection.
         self.closed = asyncio.Event()
@@ -79,6 +91,9 @@ class Subscription:
 
     def _offer(self, message: Message) -> bool:
         """Called by publish; False means the subscription overflowed and was closed."""
+        if self._caught_up and self.direct is not None and self.direct(message):
+            return True
+        self._caught_up = False
         if len(self._queue) >= self._queue_size:
             self.close("slow_consumer")
             return False
@@ -121,7 +136,12 @@ class Subscription:
         if self._queue:
             return self._queue.popleft()
         self._wakeup.clear()
+        self._caught_up = True
         return None
+
+    async def wait(self) -> None:
+        """Until there may be something for :meth:`get_nowait` (or the subscription closed)."""
+        await self._wakeup.wait()
 
     async def get(self) -> Frame:
         while True:

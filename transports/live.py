@@ -60,6 +60,16 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """The uvicorn settings every entry point uses, so measurements match what `serve` runs."""
     _install_log_filter()
+    classes = protocol_classes(cfg)
+    if cfg.ws_compression:
+        from transports.deflate import DeflateSettings, protocol_class
+
+        classes["ws"] = protocol_class(DeflateSettings(
+            window_bits=cfg.ws_deflate_window_bits, level=cfg.ws_deflate_level,
+            client_no_context_takeover=cfg.ws_deflate_client_no_context_takeover,
+            server_no_context_takeover=cfg.ws_deflate_server_no_context_takeover,
+            min_bytes=cfg.ws_compress_min_bytes,
+        ), classes["ws"])  # fmt: skip
     return uvicorn.Config(
         app,
         host=host,
@@ -78,8 +88,7 @@ def uvicorn_config(
         proxy_headers=False,
         ssl_certfile=cfg.tls_certfile,
         ssl_keyfile=cfg.tls_keyfile,
-        **protocol_classes(cfg),
-        **extra,
+        **{**classes, **extra},
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import secrets
@@ -382,6 +383,9 @@ def create_app(
         c.ops.metrics.bind(c)
         metrics_server = c.ops.metrics.serve(config.metrics_host, config.metrics_port)
         c.ticker.start(c.spawn)
+        if config.gc_freeze:
+            gc.collect()
+            gc.freeze()
         log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
         try:
             yield

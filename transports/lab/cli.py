@@ -191,12 +191,29 @@ def bench(
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("lab-results"),
     wire: Annotated[bool, typer.Option(help="Also measure wire bytes.")] = True,
+    suite: Annotated[
+        str | None, typer.Option(help="A built-in suite instead of a scenario: fanout.")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="fanout: a short smoke run (CI).")] = False,
+    clients: Annotated[str, typer.Option(help="fanout: client counts.")] = "100,1000,2000",
+    rate: Annotated[float, typer.Option(help="fanout: messages/s.")] = 10.0,
+    duration: Annotated[float, typer.Option(help="fanout: measured s per run.")] = 10.0,
+    targets: Annotated[str, typer.Option(help="fanout: servers, comma-separated.")] = "all",
+    search_clients: Annotated[
+        int, typer.Option(help="fanout: clients for the max-rate search (0 = none).")
+    ] = 1000,
 ) -> None:
-    """Run a full experiment described in a TOML scenario file (see docs/lab.md).
+    """Run a full experiment described in a TOML scenario file (see docs/lab.md), or the
+    built-in ``--suite fanout`` (docs/fanout.md).
 
     The duration is estimated before it starts (scenarios/example.toml: about 25 minutes)."""
     import tomllib
 
+    if suite is not None:
+        from transports.lab.fanout import command
+
+        command.run(console, suite, out, quick, clients, rate, duration, targets, search_clients)
+        return
     from transports.lab.scenario import Scenario
 
     path = scenario_file or scenario

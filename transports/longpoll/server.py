@@ -23,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from transports import codec
 from transports.admission import Admitted, admit_stream, token_of
 from transports.errors import TransportError
+from transports.httpgzip import accepts_gzip, gzip_body
 from transports.message import Control
 from transports.params import parse_float, parse_int
 from transports.server import ServerTransport, error_response
@@ -89,19 +91,21 @@ class LongPollTransport(ServerTransport):
                 # Tell the client why the next poll will fail, as the streams do.
                 frames.append(Control("close", {"reason": "shutting_down"}))
                 reason = "shutting_down"
-            body = json.dumps(
-                {
-                    "epoch": ctx.feed.epoch,
-                    "last_seq": ctx.feed.last_seq,
-                    "messages": [f.to_dict() for f in frames],
-                },
-                separators=(",", ":"),
-                ensure_ascii=False,
+            # The messages' encoded text is reused (memoised on each Message, shared with
+            # every other transport), not re-encoded per response; same bytes as json.dumps
+            # of {"epoch", "last_seq", "messages"} with compact separators.
+            body = (
+                f'{{"epoch":{json.dumps(ctx.feed.epoch)},"last_seq":{ctx.feed.last_seq},'
+                f'"messages":[{",".join(codec.wire(f)[0] for f in frames)}]}}'
             ).encode()
             stats.sent_batch(len(body), frames)
-            return Response(
-                body, media_type="application/json", headers={"Cache-Control": "no-store"}
-            )
+            headers = {"Cache-Control": "no-store"}
+            if cfg.http_compression:
+                headers["Vary"] = "Accept-Encoding"
+                if len(body) >= cfg.poll_compress_min_bytes and accepts_gzip(request.headers):
+                    body = gzip_body(body, cfg.http_compression_level)
+                    headers["Content-Encoding"] = "gzip"
+            return Response(body, media_type="application/json", headers=headers)
         finally:
             stats.ended(reason)
 

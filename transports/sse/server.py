@@ -28,6 +28,7 @@ from transports.admission import admit_stream
 from transports.channels import DEFAULT, encode_token
 from transports.errors import TransportError
 from transports.feed import Subscription
+from transports.httpgzip import GzipStream, accepts_gzip
 from transports.hub import Channel
 from transports.message import Control, Cursor, Message
 from transports.server import ServerTransport, error_response
@@ -69,7 +70,7 @@ class SSETransport(ServerTransport):
         except TransportError as error:
             return error_response(error)
         ids = _Ids(admitted.channels) if admitted.channels is not None else None
-        return EventSourceResponse(
+        response = EventSourceResponse(
             self._events(sub, ids),
             headers=ANTI_BUFFERING,
             ping=ctx.config.sse_ping_interval,
@@ -78,6 +79,9 @@ class SSETransport(ServerTransport):
             send_timeout=ctx.config.send_timeout + 1.0,
             sep=SEP,
         )
+        if ctx.config.http_compression and accepts_gzip(request.headers):
+            return GzipStream(response, ctx.config.http_compression_level)
+        return response
 
     async def _events(
         self, sub: Subscription | MultiSubscription, ids: _Ids | None

@@ -23,14 +23,17 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports import closing, inbound
+from transports import closing, codec, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
-from transports.message import Frame
+from transports.feed import Subscription, SubscriptionClosed
+from transports.message import Frame, Message
 from transports.server import ServerTransport, answer_client_frame, pump
 from transports.streams import MultiSubscription
+from transports.websocket.writer import Writer
 
 log = logging.getLogger("transports.websocket")
+FIRST = asyncio.FIRST_COMPLETED
 CLIENT_ERRORS = frozenset(
     {"bad_message", "bad_param", "too_large", "rate_limited"}
 )  # logged, one line each
@@ -66,6 +69,10 @@ class WebSocketTransport(ServerTransport):
             return
         await ws.accept()
         stats.opened()
+        if isinstance(sub, Subscription):
+            # The single-stream endpoint (the default channel): the fan-out hot path.
+            await self._close(ws, await self._serve_fast(ws, sub))
+            return
         lock = asyncio.Lock()
         reason = "closed"
         bucket = ctx.frame_bucket()
@@ -123,6 +130,92 @@ class WebSocketTransport(ServerTransport):
             await asyncio.gather(*tasks, return_exceptions=True)
             stats.ended(reason)
         await self._close(ws, reason)
+
+    async def _serve_fast(self, ws: WebSocket, sub: Subscription) -> str:
+        """Serve one plain subscription; return the close reason.
+
+        The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
+        each message written by the publisher's own call, with no task wake-up, no lock and
+        no timeout object per send; the pump below (run by this handler) only drains what
+        queued meanwhile (hello, replay, backlog while a send waits for a slow socket).
+        """
+        ctx, stats = self.ctx, self.ctx.stats[self.name]
+        bucket = ctx.frame_bucket()
+        writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close)
+        reason = "closed"
+
+        def direct(message: Message) -> bool:
+            if writer.busy:
+                return False
+            text, size = codec.wire(message)
+            writer.write(text)
+            stats.sent(size)
+            return True
+
+        async def pump() -> str:
+            try:
+                while True:
+                    frame = sub.get_nowait()
+                    if frame is None:
+                        await sub.wait()
+                        continue
+                    while writer.pending is not None:
+                        # Slow path: a send waits for the socket. Watch the subscription too,
+                        # so an overflow (slow_consumer) drops the client at once.
+                        closed = asyncio.ensure_future(sub.closed.wait())
+                        await asyncio.wait((writer.pending, closed), return_when=FIRST)
+                        closed.cancel()
+                        if sub.closed_reason is not None:
+                            return sub.closed_reason
+                    text, size = codec.wire(frame)
+                    writer.write(text)
+                    stats.sent(size)
+            except SubscriptionClosed as ended:
+                return ended.reason
+
+        async def read() -> str:
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return "client_gone"
+                raw = msg.get("text") or msg.get("bytes") or b""
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
+                if pong is None:
+                    return error or "bad_param"
+                await writer.write_when_idle(pong)
+
+        failures: list[BaseException] = []
+
+        def read_ended(task: asyncio.Task[str]) -> None:
+            # The reader's end (client gone, bad frame) ends the subscription with its reason,
+            # which ends the pump: one task per connection besides this handler.
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is None:
+                sub.close(task.result())
+            elif isinstance(exc, WebSocketDisconnect | OSError):
+                sub.close("client_gone")
+            else:
+                failures.append(exc)
+                sub.close("closed")
+
+        sub.direct = direct
+        read_task = asyncio.ensure_future(read())
+        read_task.add_done_callback(read_ended)
+        try:
+            reason = await pump()
+            if failures:
+                raise failures[0]
+        finally:
+            sub.direct = None
+            sub.close()
+            writer.cancel()
+            read_task.cancel()
+            pending = (writer.pending,) if writer.pending is not None else ()
+            await asyncio.gather(read_task, *pending, return_exceptions=True)
+            stats.ended(reason)
+        return reason
 
     async def _close(self, ws: WebSocket, reason: str) -> None:
         if ws.client_state != WebSocketState.CONNECTED or reason in ("client_gone",):

@@ -1,0 +1,33 @@
+"""Transport Lab itself as ``serve`` runs it (``/ws``, ``/sse``, ``/poll``), for the suite."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from transports.config import ServerConfig
+from transports.lab.fanout.serverside import ServerSide
+from transports.live import Server, uvicorn_config
+from transports.server import create_app
+
+
+async def serve(host: str, port: int, side: ServerSide) -> None:
+    # As `serve` runs it: permessage-deflate off, GC frozen after start-up (our ticker here).
+    cfg = ServerConfig(gc_freeze=True)
+    app = create_app(transports=("ws", "sse", "poll"), config=cfg)
+    server = Server(uvicorn_config(app, host, port, cfg))
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    feed = app.state.ctx.feed
+
+    async def sink(obj: dict[str, Any], text: str) -> None:
+        # The feed stamps seq and sent_at itself; it starts at 1 like the side's counter.
+        feed.publish(obj["data"], obj["topic"])
+
+    side.sink = sink
+    await side.stopped.wait()
+    server.should_exit = True
+    await task
