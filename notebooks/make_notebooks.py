@@ -261,14 +261,14 @@ first = w.groupby("transport", sort=False).head(1)
 axes[0].bar(first["transport"], first["setup_bytes"], color=[color(t) for t in first["transport"]])
 axes[0].set_title("Connection setup (bytes, both ways)")
 for t, g in w.groupby("transport", sort=False):
-    axes[1].plot(g["payload_per_msg"], g["per_msg_down"] + g["per_msg_up"] - g["payload_per_msg"], "o-", color=color(t), label=t)
+    axes[1].plot(g["payload_bytes"], g["per_msg_down"] + g["per_msg_up"] - g["payload_per_msg"], "o-", color=color(t), label=t)
 # aquil.io measured ~586 B per update including its payload; without the payload that is ~330 B.
 axes[1].axhline(586 - 256, color="black", ls=":", label="aquil.io 2017 (HTTP/1.1 long poll):\\n~586 B per update incl. ~256 B payload\\n= ~330 B of overhead")
-plots.plain_log_axis(axes[1], "x", sizes); axes[1].set_yscale("log")
-axes[1].set_xlabel("JSON message bytes"); axes[1].set_ylabel("overhead bytes per message (both ways, log)")
+plots.plain_log_axis(axes[1], "x", sizes); plots.plain_log_axis(axes[1], "y")
+axes[1].set_xlabel("message size (bytes, nominal)"); axes[1].set_ylabel("overhead bytes per message (both ways, log)")
 axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0)); axes[1].set_title("Framing + request overhead per message")
 axes[2].bar(first["transport"], first["idle_bytes_per_hour"] / 1000, color=[color(t) for t in first["transport"]])
-axes[2].set_yscale("log"); axes[2].set_ylabel("KB per hour (log)")
+plots.plain_log_axis(axes[2], "y"); axes[2].set_ylabel("KB per hour (log)")
 for x, v in enumerate(first["idle_bytes_per_hour"] / 1000):
     axes[2].annotate(f"{v:,.1f}", (x, v), ha="center", va="bottom", fontsize=8)
 axes[2].set_title("Idle heartbeat cost at the default intervals")

@@ -171,10 +171,8 @@ axes[1].set_ylabel("KB per hour, idle connection (log)"); axes[1].set_title("idl
 axes[1].legend(fontsize=8, ncol=2)
 for ax in axes:
     plots.plain_log_axis(ax, "x", xs); ax.set_xlabel("heartbeat interval (s, log)"); ax.grid(alpha=.3, which="both")
-axes[0].set_yscale("log"); axes[1].set_yscale("log")
-from matplotlib.ticker import FuncFormatter
 for ax in axes:
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    plots.plain_log_axis(ax, "y")
 plots.subtitle(fig, "Heartbeats: how fast a blackhole is noticed, and what an idle connection costs",
                conditions(feed="idle", paths="fault proxy / UDP relay", idle_window="4 intervals (webrtc ≥ 12 s)"))
 plt.show()

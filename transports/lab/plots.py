@@ -50,14 +50,22 @@ def ms_axis(ax: Any, axis: str = "y", label: str | None = "latency (ms)") -> Non
 
 def plain_log_axis(ax: Any, axis: str = "x", ticks: list[float] | None = None) -> None:
     """A log axis with plain numbers (``2, 8, 32`` or ``100, 1000``), only at ``ticks``."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+    from matplotlib.ticker import (
+        FixedLocator,
+        FuncFormatter,
+        LogLocator,
+        NullFormatter,
+        NullLocator,
+    )
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     if ticks:
         target.set_major_locator(FixedLocator(ticks))
         target.set_minor_locator(NullLocator())
-    target.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    else:  # 1-2-5 steps, so a range narrower than a decade still has labelled ticks
+        target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}" if v >= 10 else f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
 
 
