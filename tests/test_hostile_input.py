@@ -52,7 +52,9 @@ async def offer_sdp() -> str:
 async def test_fuzzed_bodies_never_get_a_500(
     make_server: MakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cfg = ServerConfig(webrtc_max_peers=10_000, webrtc_open_timeout=1.0)
+    cfg = ServerConfig(
+        webrtc_max_peers=10_000, webrtc_open_timeout=1.0, webrtc_max_pending_per_ip=10_000
+    )
     server = make_server(("sse", "webrtc"), config=cfg)
     rng = random.Random(10)
     sdp = await offer_sdp()

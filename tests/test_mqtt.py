@@ -158,7 +158,7 @@ async def test_broker_restart(
     broker = MosquittoBroker(executable=require_executable("mosquitto"), persistence=persistence)
     await broker.start()
     try:
-        server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=broker.url))
+        server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=broker.bridge_url))
         sub = await subscriber("mqtt", server.url, backfill=backfill)
         task = asyncio.ensure_future(collect(sub, 400, timeout=60 * UNIT, until_seq=400))
         await until(lambda: sub.counters["connects"] == 1)  # type: ignore[attr-defined]
@@ -189,7 +189,7 @@ async def test_broker_restart(
 async def test_external_broker_is_reported(
     mosquitto: MosquittoBroker, make_server: MakeServer
 ) -> None:
-    server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=mosquitto.url))
+    server = make_server(transports=("mqtt",), config=ServerConfig(mqtt_url=mosquitto.bridge_url))
     async with httpx.AsyncClient() as http:
         info = (await http.get(server.url + "/api/info")).json()["transports"]["mqtt"]
         bad = await http.get(server.url + "/mqtt/replay", params={"after": "x"})

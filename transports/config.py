@@ -30,6 +30,12 @@ class ServerConfig:
     sse_ping_interval: float = 15.0  # comment heartbeat
     sse_retry_ms: int = 1000  # `retry:` sent to EventSource clients
     send_timeout: float = 10.0  # a reader frozen this long is disconnected
+    # Every HTTP connection (see protocols.py): request head bounds and deadline (slowloris),
+    # and a fixed kernel send buffer so a frozen reader is noticed after KBs, not MBs.
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    send_buffer_bytes: int = 32 * 1024
     # Long polling
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
@@ -50,7 +56,10 @@ class ServerConfig:
     webrtc_stun: tuple[str, ...] = ()  # e.g. ["stun:stun.example.org:3478"]
     webrtc_max_peers: int = 100  # concurrent peers; more -> 503 too_many_connections
     webrtc_ping_interval: float = 5.0  # app-level {"type":"ping"} on the channel
-    webrtc_open_timeout: float = 10.0  # answer -> subscribe message, else the peer is closed
+    webrtc_open_timeout: float = 5.0  # answer -> subscribe message, else the peer is closed
+    # Offers from one IP not yet subscribed (signalling, ICE/DTLS, waiting for the cursor);
+    # more -> 503 too_many_connections, so one client cannot fill every peer slot.
+    webrtc_max_pending_per_ip: int = 10
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()

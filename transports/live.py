@@ -23,6 +23,7 @@ from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
 from transports.message import Message
 from transports.netutil import free_port
+from transports.protocols import protocol_classes
 from transports.server import ServerContext, create_app
 
 __all__ = ["LiveServer", "Server", "free_port", "uvicorn_config"]
@@ -72,6 +73,10 @@ def uvicorn_config(
         ws_per_message_deflate=cfg.ws_compression,
         ws_max_size=cfg.max_frame_bytes,
         timeout_graceful_shutdown=3,
+        # X-Forwarded-For from any loopback client would let it pick its address (and so
+        # escape per-IP limits); behind a real proxy, enable it there explicitly.
+        proxy_headers=False,
+        **protocol_classes(cfg),
         **extra,
     )
 

@@ -69,7 +69,7 @@ async def run(s: Scenario, n: int, interval: float) -> dict[str, object]:
     else:
         broker = AmqttBroker()  # runs in this process's loop, as the external broker
     await broker.start()
-    url = broker.url if broker.mqtt5 else broker.url + "?protocol=3.1.1"
+    url = broker.bridge_url  # with the credentials the bridge publishes with
     # Start/stop in a worker thread: an amqtt broker lives on this loop and must keep running.
     server = await asyncio.to_thread(LiveServer(("mqtt",), ServerConfig(mqtt_url=url)).start)
     proxy = await FaultProxy("127.0.0.1", broker.port).start()

@@ -75,7 +75,7 @@ class Rig:
 
             broker = MosquittoBroker(persistence=True)
             await broker.start()
-            config = config.replace(mqtt_url=broker.url)
+            config = config.replace(mqtt_url=broker.bridge_url)  # with the bridge credentials
         try:
             live = await asyncio.to_thread(LiveServer((name,), config=config).start)
         except BaseException:

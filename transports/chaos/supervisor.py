@@ -211,8 +211,9 @@ class Supervisor:
         await broker.start()
         self.broker = broker
         # The apps use it as an external broker, so a server restart leaves it running.
+        # The bridge's credentials travel in the URL; amqtt speaks MQTT 3.1.1 only.
         self.config = self.config.replace(
-            mqtt_url=broker.url + ("" if broker.mqtt5 else "?protocol=3.1.1")
+            mqtt_url=broker.bridge_url + ("" if broker.mqtt5 else "?protocol=3.1.1")
         )
         log.info("MQTT broker %s on %s (kept across server restarts)", broker.kind, broker.url)
 

@@ -113,7 +113,12 @@ def run_cell(
     import os
 
     transport, clients, rate = cell["transport"], cell["clients"], cell["rate"]
-    cfg = ServerConfig(ws_compression=cell["compression"], queue_size=max(1024, int(rate * 5)))
+    cfg = ServerConfig(
+        ws_compression=cell["compression"],
+        queue_size=max(1024, int(rate * 5)),
+        # Every measured client connects from 127.0.0.1: per-IP bounds would cap the cell.
+        webrtc_max_pending_per_ip=max(10, clients),
+    )
     own = server is None
     live = server or LiveServer((transport,), config=cfg).start()
     pool: Pool | None = None

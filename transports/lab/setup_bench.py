@@ -156,7 +156,8 @@ def serve(port: int) -> None:
     from transports.live import uvicorn_config
     from transports.server import create_app
 
-    cfg = ServerConfig(rate=0, admin_token=os.environ.get(TOKEN_ENV))
+    # Every benchmark client comes from 127.0.0.1: lift the per-IP pending-offer bound.
+    cfg = ServerConfig(rate=0, admin_token=os.environ.get(TOKEN_ENV), webrtc_max_pending_per_ip=500)
     app = create_app(transports=("webrtc",), config=cfg)
     uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, cfg)).run()
 

@@ -116,6 +116,8 @@ class FeedBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        if self.broker.credentials is not None:  # the only user allowed to write the feed
+            client.username_pw_set(*self.broker.credentials)
         client.max_inflight_messages_set(self.window + 1)  # +1: the retained hello
         client.reconnect_delay_set(1, 4)
         client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive)

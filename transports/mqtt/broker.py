@@ -5,12 +5,18 @@ The managed kinds live in ``mosquitto.py`` and ``embedded.py``; which one a serv
 chosen in ``choose.py``. Every broker describes itself with :meth:`Broker.describe` (kind,
 URL, version, limits); the MQTT transport publishes that in ``/api/info`` so every result
 says which broker produced it.
+
+Credentials: the feed's topics may be written only by the bridge. A managed Mosquitto has a
+generated bridge user (:attr:`Broker.credentials`); :attr:`Broker.bridge_url` is the URL with
+them (``mqtt://user:password@host:port``) for a server that uses this broker as an external
+one (``mqtt_url``), and :class:`ExternalBroker` reads them back from such a URL. The URL in
+``/api/info`` never carries them.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 
 class BrokerError(RuntimeError):
@@ -25,10 +31,22 @@ class Broker:
     port = 0
     # MQTT protocol versions the broker speaks; the clients pick the newest.
     protocols: tuple[str, ...] = ("5", "3.1.1")
+    # (username, password) the bridge connects with; None = anonymous.
+    credentials: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def bridge_url(self) -> str:
+        """:attr:`url` with the bridge's credentials and protocol, for ``mqtt_url``."""
+        auth = ""
+        if self.credentials is not None:
+            user, password = self.credentials
+            auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+        query = "" if self.mqtt5 else "?protocol=3.1.1"
+        return f"mqtt://{auth}{self.host}:{self.port}{query}"
 
     @property
     def mqtt5(self) -> bool:
@@ -75,6 +93,8 @@ class ExternalBroker(Broker):
             raise BrokerError(f"mqtt_url accepts only ?protocol=5 or ?protocol=3.1.1: {url!r}")
         if query.get("protocol") == "3.1.1":
             self.protocols = ("3.1.1",)
+        if parts.username is not None:
+            self.credentials = (unquote(parts.username), unquote(parts.password or ""))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,12 @@ Delivery guarantees, and how:
   seen through paho's log hook, is yielded as ``Control("pong")`` so ``follow()``'s watchdog
   hears a quiet but live connection. Keep ``idle_timeout`` above ``keepalive``.
 
+Untrusted payloads: anything on the feed topics that is not a valid frame (not JSON, a
+``_meta`` that is not a hello) is acknowledged, counted in ``counters["bad_payloads"]``,
+logged once and skipped. Raising instead would reconnect, the broker would re-send the same
+unacknowledged QoS 1 message, and the client would loop forever on it. (Who may publish there
+is the broker's business: the managed Mosquitto lets only the bridge write.)
+
 Known limit: after an epoch change, messages of the old epoch still queued in the session
 are not told apart from new ones (the wire format carries no epoch per message).
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,6 +53,8 @@ from transports.client import ConnectionLost
 from transports.message import Control, Frame, Message
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
 from transports.sse.client import _error
+
+log = logging.getLogger("transports.mqtt.client")
 
 
 class MQTTSubscriber:
@@ -86,7 +95,13 @@ class MQTTSubscriber:
         self.headers = headers or {}
         self.session_present: bool | None = None  # of the latest connection, for reports
         # What the broker did, for reports: repeats are re-sent messages dropped by seq here.
-        self.counters = {"connects": 0, "sessions_resumed": 0, "repeats": 0, "backfilled": 0}
+        self.counters = {
+            "connects": 0,
+            "sessions_resumed": 0,
+            "repeats": 0,
+            "backfilled": 0,
+            "bad_payloads": 0,
+        }
 
     @classmethod
     def for_server(cls, base_url: str, info: dict[str, Any], **options: Any) -> MQTTSubscriber:
@@ -160,7 +175,8 @@ class MQTTSubscriber:
                     raise ConnectionLost(f"subscription refused: {value}")
                 if kind == "message":
                     if value.topic == f"{self.prefix}/{META}":
-                        hello = json.loads(value.payload)
+                        # A bad retained hello: the server's /api/info says the same.
+                        hello = self._hello(value) or self._info_hello
                         client.ack(value.mid, value.qos)
                     else:
                         pending.append(value)
@@ -234,9 +250,29 @@ class MQTTSubscriber:
                 client.disconnect()
                 stop_loop(client)
 
+    def _bad(self, msg: mqtt.MQTTMessage, why: str) -> None:
+        self.counters["bad_payloads"] += 1
+        log.warning("mqtt: skipped a bad payload on %s: %s", msg.topic[:100], why[:120])
+
+    def _hello(self, msg: mqtt.MQTTMessage) -> dict[str, Any] | None:
+        """The retained hello, or None (logged, counted) when it is not one."""
+        try:
+            hello = json.loads(msg.payload)
+        except ValueError as exc:
+            self._bad(msg, f"not JSON: {exc}")
+            return None
+        if not isinstance(hello, dict) or not isinstance(hello.get("epoch"), str):
+            self._bad(msg, "not a hello")
+            return None
+        if not isinstance(hello.get("last_seq"), int):
+            hello["last_seq"] = 0
+        return hello
+
     def _decode(self, msg: mqtt.MQTTMessage, epoch: str) -> Frame | None:
         if msg.topic == f"{self.prefix}/{META}":
-            hello = json.loads(msg.payload)
+            hello = self._hello(msg)
+            if hello is None:
+                return None
             if hello.get("epoch") != epoch:  # the server restarted while we were connected
                 return Control(
                     "reset",
@@ -247,7 +283,11 @@ class MQTTSubscriber:
                     },
                 )
             return None
-        return codec.decode(bytes(msg.payload))
+        try:
+            return codec.decode(bytes(msg.payload))
+        except codec.CodecError as exc:
+            self._bad(msg, str(exc))
+            return None
 
     async def _replay(
         self, http: httpx.AsyncClient, after: int, epoch: str, until: int | None

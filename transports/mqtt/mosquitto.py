@@ -12,25 +12,40 @@ Settings and why (``mosquitto.conf(5)`` of Mosquitto 2.0):
   ``autosave_interval`` seconds; a SIGKILL loses what changed since the last save).
 - ``max_queued_messages``: per-client bound on messages queued for an offline or slow
   session; beyond it Mosquitto drops messages (the client sees a seq jump and reports a gap).
-- ``allow_anonymous true``: a lab broker on loopback.
+- ``allow_anonymous true`` with an ``acl_file``: anyone may connect and *read* the feed
+  topics (``<prefix>/#``), nobody anonymous may write anything; only the bridge's generated
+  user (``password_file``, hashed by ``mosquitto_passwd``) may publish to ``<prefix>/#``.
+  Without that, any client could forge messages (a seq far ahead, a retained ``_meta``
+  epoch) that every MQTT follower would believe. A refused QoS 1 publish is acknowledged
+  with reason code 0x87 "Not authorized" (MQTT 5 §3.4.2.1); QoS 0 ones are dropped.
 
-Privileges: run as root, Mosquitto drops to user ``mosquitto`` after reading its config. We
-keep that privilege drop (a network daemon need not run as root) and instead ``chown`` the
-state directory to that user so it can write its persistence file; the log goes to stderr,
-which we redirect into a file we opened before the drop. Run as anyone else, Mosquitto stays
-that user and the directory is already theirs.
+Privileges: run as root, we start Mosquitto as user ``mosquitto`` (a network daemon need not
+run as root) and ``chown`` the state directory to that user so it can write its persistence
+file; the log goes to stderr, which we redirect into a file we opened before the drop. Run
+as anyone else, Mosquitto stays that user and the directory is already theirs.
+
+Lifetime: the broker must not outlive us however we die (a SIGKILLed ``serve`` used to leave
+it running, holding its port and directory). The child asks the kernel for SIGTERM when its
+parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux; SIGTERM so Mosquitto still saves its
+persistence file). The kernel clears that setting when a process changes its user ID
+(``prctl(2)``), so we drop privileges ourselves *before* setting it, instead of letting
+Mosquitto drop them after reading its config. The signal follows the death of the *thread*
+that started the child: brokers are started from the event loop's thread, which outlives them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +64,19 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Looked up before any fork: the child only calls it (no dlopen between fork and exec).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(parent: int) -> None:
+    """``preexec_fn``: SIGTERM this child when its parent dies; exit if it already has."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died between fork() and prctl()
+        os._exit(1)
+
+
 class MosquittoBroker(Broker):
     """Start/stop/restart Mosquitto by PID; the port stays the same across restarts."""
 
@@ -60,9 +88,14 @@ class MosquittoBroker(Broker):
         port: int | None = None,
         persistence: bool = True,
         state_dir: str | None = None,
+        prefix: str = "transport-lab",
         **limits: Any,
     ) -> None:
         self.executable = executable
+        self.prefix = prefix
+        # Kept for the broker's lifetime, so a restart (same port) keeps the bridge working.
+        self._bridge_user = ("transport-lab-bridge", secrets.token_urlsafe(24))
+        self.credentials = self._bridge_user
         self.port = port or free_port()
         self.persistence = persistence
         self.limits = {**DEFAULTS, **limits}
@@ -93,6 +126,8 @@ class MosquittoBroker(Broker):
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            f"password_file {self.state_dir / 'passwd'}",
+            f"acl_file {self.state_dir / 'acl'}",
             "set_tcp_nodelay true",
             f"max_queued_messages {lim['max_queued_messages']}",
             f"max_inflight_messages {lim['max_inflight_messages']}",
@@ -113,33 +148,68 @@ class MosquittoBroker(Broker):
             ]
         return "\n".join(lines) + "\n"
 
-    def _prepare(self) -> None:
+    def acl_text(self) -> str:
+        user, _ = self._bridge_user
+        return (
+            "# Anonymous clients (the lines before the first 'user'): read the feed only.\n"
+            f"topic read {self.prefix}/#\n"
+            f"user {user}\n"
+            f"topic readwrite {self.prefix}/#\n"
+        )
+
+    def _write_passwords(self) -> None:
+        """The bridge's user, hashed by Mosquitto's own tool (``-U`` hashes a plain
+        ``user:password`` file in place, so the password is never on a command line)."""
+        path = self.state_dir / "passwd"
+        user, password = self._bridge_user
+        path.write_text(f"{user}:{password}\n")
+        path.chmod(0o600)
+        tool = shutil.which("mosquitto_passwd") or str(
+            Path(self.executable).parent.parent / "bin" / "mosquitto_passwd"
+        )
+        try:
+            subprocess.run([tool, "-U", str(path)], check=True, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise BrokerError(f"mosquitto_passwd failed ({exc}); it ships with Mosquitto") from None
+
+    def _prepare(self) -> dict[str, Any]:
+        """Write the config; return the Popen arguments that drop privileges (as root)."""
         data = self.state_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text())
-        if os.geteuid() == 0:
-            try:
-                user = pwd.getpwnam("mosquitto")
-            except KeyError:
-                # No unprivileged user to drop to: say so in the config, stay root.
-                with self.config_path.open("a") as f:
-                    f.write("user root\n")
-                return
-            for path in (self.state_dir, data, *data.iterdir()):
-                os.chown(path, user.pw_uid, user.pw_gid)
+        (self.state_dir / "acl").write_text(self.acl_text())
+        self._write_passwords()
+        if os.geteuid() != 0:
+            return {}
+        try:
+            user = pwd.getpwnam("mosquitto")
+        except KeyError:
+            # No unprivileged user to drop to: say so in the config, stay root.
+            with self.config_path.open("a") as f:
+                f.write("user root\n")
+            return {}
+        owned = (self.state_dir, data, *data.iterdir(), self.state_dir / "passwd")
+        for path in (*owned, self.state_dir / "acl"):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
     async def start(self, timeout: float = 10.0) -> None:
         if self.running:
             return
-        self._prepare()
+        drop = self._prepare()
         self._log = self.log_path.open("ab")
+        parent = os.getpid()
         # Popen returns at once (fork+exec); the exit is awaited by polling in _exited().
+        # Privileges are dropped (user=, group=) before preexec_fn runs (CPython's
+        # _posixsubprocess order), so the death signal survives; see the module docstring.
         self.process = subprocess.Popen(  # noqa: ASYNC220
             [self.executable, "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
             start_new_session=True,  # a Ctrl-C in the terminal goes to us, we stop it cleanly
+            preexec_fn=lambda: die_with_parent(parent),
+            **drop,
         )
         try:
             await wait_for_port(self.host, self.port, timeout, alive=lambda: self.running)

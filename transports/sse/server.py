@@ -73,7 +73,9 @@ class SSETransport(ServerTransport):
             self._events(sub),
             headers=ANTI_BUFFERING,
             ping=ctx.config.sse_ping_interval,
-            send_timeout=ctx.config.send_timeout,
+            # Under our uvicorn protocol (protocols.py) a frozen reader is aborted at
+            # send_timeout; this later one is the fallback under other ASGI servers.
+            send_timeout=ctx.config.send_timeout + 1.0,
             sep=SEP,
         )
 

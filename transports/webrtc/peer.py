@@ -79,8 +79,12 @@ def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
 class Peer:
     """Server side of one client's WebRTC connection (see the module docstring)."""
 
-    def __init__(self, transport: PeerOwner, pc: RTCPeerConnection, client: str) -> None:
+    def __init__(
+        self, transport: PeerOwner, pc: RTCPeerConnection, client: str, ip: str = "?"
+    ) -> None:
         self.transport = transport
+        self.ip = ip
+        self.subscribed = False  # pending until the client's subscribe message is accepted
         self.ctx = transport.ctx
         self.pc = pc
         self.client = client
@@ -147,7 +151,7 @@ class Peer:
                 reason = error.reason
                 return
             stats.opened()
-            opened = True
+            opened = self.subscribed = True
             tasks = [
                 asyncio.ensure_future(pump(sub, self._send_frame, stats)),
                 asyncio.ensure_future(self._read()),

@@ -12,7 +12,9 @@ defaults the Python client uses are published in ``/api/info``. The client's fir
 message carries its cursor, ``{"type":"subscribe","after":N|null,"epoch":E|null}``; everything
 after that is the wire contract's JSON, one channel message per frame (see ``peer.py``).
 
-Errors: a bad offer body is ``400 bad_sdp``, too many peers ``503 too_many_connections``, an
+Errors: a bad offer body is ``400 bad_sdp``, too many peers (``webrtc_max_peers``) or too many
+not-yet-subscribed peers from one IP (``webrtc_max_pending_per_ip``) ``503
+too_many_connections``, an
 oversized body ``413 too_large`` (JSON ``{"error","detail"}`` as everywhere); a bad subscribe
 message is answered on the channel with ``{"type":"close","reason":...}`` before the peer is
 closed.
@@ -79,17 +81,20 @@ class WebRTCTransport(ServerTransport):
         ctx = self.ctx
         try:
             await ctx.admit(self.name, request)
+            sdp = parse_offer(await read_body(request, ctx.config.max_frame_bytes))
+            # The limits are checked with no await between the check and peers.add below,
+            # so concurrent offers cannot all pass them.
             if len(self.peers) >= ctx.config.webrtc_max_peers:
                 raise TransportError(
                     "too_many_connections", f"{ctx.config.webrtc_max_peers} peers connected"
                 )
-            sdp = parse_offer(await read_body(request, ctx.config.max_frame_bytes))
+            self.check_pending(request.client.host if request.client else "?")
         except TransportError as error:
             ctx.reject(self.name, request, error)
             return error_response(error)
         client = f"{request.client.host}:{request.client.port}" if request.client else "?"
         pc = RTCPeerConnection(ice.configuration(ctx.config.webrtc_stun))
-        peer = Peer(self, pc, client)
+        peer = Peer(self, pc, client, request.client.host if request.client else "?")
         self.peers.add(peer)
         try:
             async with asyncio.timeout(SIGNALLING_TIMEOUT):
@@ -102,6 +107,17 @@ class WebRTCTransport(ServerTransport):
             return error_response(refused)
         peer.task = ctx.spawn(peer.run(), f"webrtc-peer-{client}")
         return JSONResponse({"sdp": answer, "type": "answer"})
+
+    def check_pending(self, ip: str) -> None:
+        """Refuse a client IP whose offers hold ``webrtc_max_pending_per_ip`` peers that have
+        not subscribed yet: 110 offers in a second from one client used to fill all 100 peer
+        slots for ``webrtc_open_timeout``, locking everyone else out."""
+        limit = self.ctx.config.webrtc_max_pending_per_ip
+        pending = sum(1 for p in self.peers if p.ip == ip and not p.subscribed)
+        if pending >= limit:
+            raise TransportError(
+                "too_many_connections", f"{pending} offers from {ip} not yet subscribed"
+            )
 
     async def _answer(self, pc: RTCPeerConnection, sdp: str) -> str:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))

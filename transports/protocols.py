@@ -1,0 +1,223 @@
+"""uvicorn's connection protocols with the bounds uvicorn itself does not set.
+
+Hand-written because no setting of uvicorn (0.54) covers these, and the ASGI scope gives the
+application no access to the socket. Each bound is per connection and applies to every HTTP
+transport alike (WebSocket, SSE, long polling, signalling, the ``/mqtt`` bridge):
+
+- **Request head size and count** (``max_header_bytes``, ``max_headers``). uvicorn's default
+  httptools parser buffers a header of any size (a never-ending value reached 64 MiB) and any
+  number of them. Bytes received while the head is incomplete are counted; past the bound, or
+  past ``max_headers`` fields, the answer is ``431 Request Header Fields Too Large``
+  (RFC 6585 §5) and the connection is closed.
+- **Head deadline** (``header_timeout``) against slowloris: a request head must be complete
+  that many seconds after the connection opened (or after the next request's first byte);
+  otherwise ``408 Request Timeout`` (RFC 9110 §15.5.9) and close. uvicorn's
+  ``timeout_keep_alive`` only covers the idle time between requests.
+- **Frozen readers** (``send_timeout``): asyncio calls ``pause_writing`` when a connection's
+  write buffer passes its high-water mark; a peer that lets it stay paused for
+  ``send_timeout`` seconds takes no data, and the connection is aborted (one log line).
+  Kernel send buffers grow to megabytes by autotuning (``tcp_wmem``), so the accepted socket
+  gets a fixed ``SO_SNDBUF`` (``send_buffer_bytes``; setting it turns autotuning off, see
+  ``tcp(7)``) and the pause comes after kilobytes, not minutes of a slow feed.
+
+:func:`protocol_classes` builds the two classes for one :class:`ServerConfig`; ``live.py``
+passes them to ``uvicorn.Config(http=..., ws=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from typing import Any
+
+# httptools comes with uvicorn[standard] (a dependency): uvicorn's faster parser.
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HTTP
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from transports.config import ServerConfig
+from transports.errors import TransportError
+
+log = logging.getLogger("transports.server")
+
+
+LINGER = 1.0  # seconds a refused connection is kept half-closed (see _write_error)
+
+
+def _peer(transport: Any) -> str:
+    addr = transport.get_extra_info("peername") if transport is not None else None
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else "?"
+
+
+class _WriteDeadline:
+    """Mixin: abort a connection whose writes stay paused for ``send_timeout`` seconds."""
+
+    send_timeout: float = 10.0
+    transport: Any
+    _frozen_timer: asyncio.TimerHandle | None = None
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # type: ignore[misc]
+        if self._frozen_timer is None and self.send_timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._frozen_timer = loop.call_later(self.send_timeout, self._frozen)
+
+    def resume_writing(self) -> None:
+        self._disarm_frozen()
+        super().resume_writing()  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_frozen()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _disarm_frozen(self) -> None:
+        if self._frozen_timer is not None:
+            self._frozen_timer.cancel()
+            self._frozen_timer = None
+
+    def _frozen(self) -> None:
+        self._frozen_timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        log.warning(
+            "%s took no data for %.0f s (%d bytes waiting): closed as a frozen reader",
+            _peer(transport),
+            self.send_timeout,
+            transport.get_write_buffer_size(),
+        )
+        transport.abort()
+
+
+class BoundedHTTP(_WriteDeadline, _HTTP):
+    """uvicorn's HTTP protocol with head bounds, a head deadline and a fixed SO_SNDBUF."""
+
+    max_header_bytes = 16 * 1024
+    max_headers = 100
+    header_timeout = 10.0
+    send_buffer_bytes = 32 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0
+        self._header_count = 0
+        self._refusal: tuple[int, str] | None = None
+        self._discarding = False
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.send_buffer_bytes > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    # ---- the head deadline -------------------------------------------------------------
+    def _arm_head_deadline(self) -> None:
+        self._disarm_head_deadline()
+        if self.header_timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._head_timer = loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._refuse(408, f"request head not complete after {self.header_timeout:g} s")
+
+    # ---- parser callbacks (httptools) --------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # the next request on a kept-alive connection
+            self._in_head = True
+            self._head_bytes = self._header_count = 0
+            self._arm_head_deadline()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.max_headers:
+            self._refusal = (431, f"more than {self.max_headers} header fields")
+            # Stops the parser; uvicorn answers through send_400_response below.
+            raise ValueError(self._refusal[1])
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm_head_deadline()
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:  # refused: input is read and dropped until the close
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Checked after parsing: a chunk that completes the head (and carries a body) is
+        # not counted against the head bound.
+        if self._in_head and self._head_bytes > self.max_header_bytes and self._refusal is None:
+            self._refuse(431, f"request head larger than {self.max_header_bytes} bytes")
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refusal is not None:
+            status, detail = self._refusal
+            self._write_error(status, detail)
+            return
+        super().send_400_response(msg)
+
+    def _refuse(self, status: int, detail: str) -> None:
+        self._refusal = (status, detail)
+        log.warning("http %s refused %d: %s", _peer(self.transport), status, detail)
+        self._write_error(status, detail)
+
+    def _write_error(self, status: int, detail: str) -> None:
+        reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+        error = TransportError("head_timeout" if status == 408 else "head_too_large", detail)
+        body = json.dumps(error.body()).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        ).encode()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(head + body)
+        # Lingering close (as nginx's lingering_close): closing at once with unread input
+        # makes the kernel send RST (RFC 9293 §3.6), which can destroy the answer before the
+        # client reads it. Half-close, discard what still arrives, close after LINGER s.
+        self._discarding = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.close)
+
+
+class BoundedWebSocket(_WriteDeadline, WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol with the frozen-reader deadline (after the upgrade the
+    connection belongs to this protocol, so the HTTP one's timer no longer sees it)."""
+
+
+def protocol_classes(cfg: ServerConfig) -> dict[str, Any]:
+    """``uvicorn.Config`` keyword arguments with the classes bound to ``cfg``'s limits."""
+    attrs = {"send_timeout": cfg.send_timeout}
+    http = type(
+        "BoundedHTTP",
+        (BoundedHTTP,),
+        {
+            **attrs,
+            "max_header_bytes": cfg.max_header_bytes,
+            "max_headers": cfg.max_headers,
+            "header_timeout": cfg.header_timeout,
+            "send_buffer_bytes": cfg.send_buffer_bytes,
+        },
+    )
+    ws = type("BoundedWebSocket", (BoundedWebSocket,), attrs)
+    return {"http": http, "ws": ws}
