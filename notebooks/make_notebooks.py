@@ -93,7 +93,7 @@ fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
 for _, r in lat.groupby("transport", sort=False).head(1).iterrows():
     plots.distribution(ax, histogram.cdf_points(histogram.decode(r["histogram"])), r["transport"],
                        r["transport"], valid=bool(r["valid"]))
-plots.percentile_axis(ax); plots.ms_axis(ax, "y"); ax.grid(alpha=0.3, which="both"); ax.legend()
+plots.percentile_axis(ax); plots.ms_axis(ax, "y"); ax.grid(alpha=0.3, which="both"); ax.legend(loc="lower right")
 plots.subtitle(fig, "Latency distribution per transport (first repeat)",
                conditions(clients=4, rate="200 msg/s", payload="256 B", measured=f"{sc.duration_s:g} s"))
 plt.show()"""),
@@ -188,9 +188,10 @@ mark(pd.concat([by_rate, by_size, by_clients])[["transport", "rate", "payload_by
 and on 2 cores the server's event loop and the client processes compete for the same CPUs.
 Payload size matters once a message no longer fits one TCP segment and the client has to parse
 more JSON per message. A circled point is an **invalid run** — messages were lost or the
-publisher could not keep its schedule (`lag_p99_ms`), typically the largest payload at the
-highest load on this machine: what it measures is the machine falling behind, not the
-transport, and the tables say `INVALID` in the `run` column."""),
+publisher could not keep its schedule (`lag_p99_ms` high at the end): what it measures is the
+machine falling behind (the largest payloads, the most clients, or other work on a shared
+2-core machine), not the transport; the tables say `INVALID` in the `run` column. Re-run a
+notebook on a quiet machine before reading anything into those points."""),
         new_markdown_cell("""## Coordinated omission, shown
 
 The server's event loop is blocked for 300 ms in the middle of the run (a test hook). Measured
@@ -206,8 +207,9 @@ plots.subtitle(fig, "Coordinated omission: a 300 ms stall, measured from the int
                conditions(transport="WebSocket", clients=4, rate="200 msg/s", payload="256 B"))
 plt.show()
 co.round(2)"""),
-        new_markdown_cell("""The dashed line (the stalled run) leaves the solid one near the 99th percentile and
-climbs to about the stall's length: every message that was *due* during the 300 ms waited,
+        new_markdown_cell("""The dashed line (the stalled run) leaves the solid one once the share of messages due
+during the stall is reached (300 ms of a 3 s run: about the slowest tenth) and climbs to about
+the stall's length: every message that was *due* during the 300 ms waited,
 and measuring from the intended send time keeps that waiting in the figures. `service_p99_ms`,
 measured from when each message actually left, hides most of it — exactly the omission a
 closed-loop benchmark makes."""),
