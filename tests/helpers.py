@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from transports.backoff import Backoff
 from transports.client import (
+    Connected,
     ConnectionLost,
     Delivered,
     EpochChanged,
@@ -20,7 +22,7 @@ from transports.client import (
     follow,
 )
 from transports.live import LiveServer
-from transports.message import Frame, Message
+from transports.message import Cursor, Frame, Message
 
 FAST = Backoff(initial=0.05, maximum=0.5)
 
@@ -95,3 +97,85 @@ async def publish(server: LiveServer, n: int, size: int = 16) -> None:
 
 
 __all__ = ["FAST", "Collected", "Cutter", "EpochChanged", "GapDetected", "collect", "publish"]
+
+
+# ---- channels ---------------------------------------------------------------------------
+class ChannelCutter:
+    """Like :class:`Cutter`, for multi-channel streams (``stream_channels``)."""
+
+    def __init__(self, inner: Any, every: int, cuts: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.every = every
+        self.cuts_left = cuts
+
+    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        raise NotImplementedError  # pragma: no cover - channels only
+
+    async def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        frames = self.inner.stream_channels(cursors)
+        count = 0
+        try:
+            async for frame in frames:
+                yield frame
+                if isinstance(frame, Message):
+                    count += 1
+                    if self.cuts_left > 0 and count >= self.every:
+                        self.cuts_left -= 1
+                        raise ConnectionLost("cut by test")
+        finally:
+            await frames.aclose()
+
+
+@dataclass
+class ChannelsCollected:
+    seqs: dict[str, list[int]] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    stats: FollowStats = field(default_factory=FollowStats)
+
+    def of(self, kind: type) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def collect_channels(
+    sub: Any,
+    channels: Sequence[str] | Mapping[str, Cursor | None],
+    done: Callable[[ChannelsCollected], bool],
+    *,
+    timeout: float = 30.0,
+    started: asyncio.Event | None = None,
+    **kwargs: Any,
+) -> ChannelsCollected:
+    """Follow ``channels`` until ``done(collected)``; ``started`` is set once every channel
+    said hello (the subscription is open, so what is published next is seen)."""
+    out = ChannelsCollected()
+    names = set(channels)
+    hellos: set[str] = set()
+    events = follow(sub, 0, channels=channels, backoff=FAST, stats=out.stats, **kwargs)
+    async with asyncio.timeout(timeout), contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, Delivered):
+                out.messages.append(event.message)
+                name = event.message.channel or "default"
+                out.seqs.setdefault(name, []).append(event.message.seq)
+            else:
+                out.events.append(event)
+                if isinstance(event, Connected):
+                    hellos.add(event.channel)
+                    if started is not None and hellos >= names:
+                        started.set()
+            if done(out):
+                return out
+    return out
+
+
+def publish_on(server: LiveServer, channel: str, n: int, start: int = 0) -> None:
+    """Publish ``n`` messages on ``channel`` on the server's loop (from any thread)."""
+
+    def batch() -> None:
+        feed = server.ctx.hub.channel(channel).feed
+        for i in range(start, start + n):
+            feed.publish({"i": i}, "test")
+
+    server.call(batch)

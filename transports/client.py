@@ -21,21 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from transports.backoff import Backoff
-from transports.errors import TransportError
+from transports.channels import DEFAULT
+from transports.codec import CodecError
+from transports.errors import ConnectionLost, TransportError
 from transports.message import Control, Cursor, Frame, Message
 
 log = logging.getLogger("transports.client")
 
 
 class Subscriber(Protocol):
-    """One transport's client side: open a connection at a cursor and yield its frames."""
+    """One transport's client side: open a connection at a cursor and yield its frames.
+
+    Clients that serve channels also have ``stream_channels(cursors)``: one connection to
+    the named channels, each at its cursor (``None`` = live only), see :class:`Channels`.
+    """
 
     name: str
 
@@ -44,8 +51,8 @@ class Subscriber(Protocol):
         ...
 
 
-class ConnectionLost(Exception):
-    """The connection ended without a documented reason (retryable)."""
+class Channels(Protocol):
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]: ...
 
 
 # ---- events -------------------------------------------------------------------------------
@@ -55,6 +62,7 @@ class Connected:
     epoch: str | None
     last_seq: int | None
     attempt: int
+    channel: str = DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +90,42 @@ class GapDetected:
     after: int
     first: int
     signalled: bool  # True if the server said so; False if inferred from a seq jump
+    channel: str = DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
 class EpochChanged:
     previous: str | None
     epoch: str
+    channel: str = DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
     seq: int
+    channel: str = DEFAULT
 
 
-Event = Connected | Delivered | Disconnected | Reconnecting | GapDetected | EpochChanged | Duplicate
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Someone joined or left a channel (namespaces with presence on)."""
+
+    channel: str
+    kind: str  # "join" | "leave"
+    client: str
+    user: str
+
+
+Event = (
+    Connected
+    | Delivered
+    | Disconnected
+    | Reconnecting
+    | GapDetected
+    | EpochChanged
+    | Duplicate
+    | Presence
+)
 
 
 @dataclass(slots=True)
@@ -106,15 +136,34 @@ class FollowStats:
     missing: int = 0
     epoch_changes: int = 0
     connects: int = 0
+    unexpected: int = 0  # messages of channels not subscribed to (dropped; should stay 0)
     disconnects: dict[str, int] = field(default_factory=dict)
 
 
+# Errors a new connection can cure: the connection broke, timed out, or garbled a frame.
+# Transport clients add their library's network errors with :func:`transient` (as
+# python-websockets' ``process_exception`` retries only known-transient failures).
+TRANSIENT: list[type[BaseException]] = [
+    ConnectionLost,
+    OSError,
+    TimeoutError,
+    EOFError,
+    CodecError,
+    json.JSONDecodeError,
+]
+
+
+def transient(*kinds: type[BaseException]) -> None:
+    for kind in kinds:
+        if kind not in TRANSIENT:
+            TRANSIENT.append(kind)
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Default classifier: documented errors say; everything else network-ish is retryable."""
+    """Default classifier: documented errors say; otherwise only the :data:`TRANSIENT` list."""
     if isinstance(exc, TransportError):
         return exc.retryable
-    # Network errors, timeouts, garbled frames, a closed stream: a new connection may help.
-    return isinstance(exc, Exception)
+    return isinstance(exc, tuple(TRANSIENT))
 
 
 def describe(exc: BaseException) -> str:
@@ -130,6 +179,7 @@ async def follow(
     after: int | None = 0,
     *,
     epoch: str | None = None,
+    channels: Sequence[str] | Mapping[str, Cursor | None] | None = None,
     backoff: Backoff | None = None,
     idle_timeout: float | None = 30.0,
     max_attempts: int | None = None,
@@ -139,18 +189,38 @@ async def follow(
 ) -> AsyncGenerator[Event, None]:
     """Follow the feed through ``subscriber`` from ``after`` (``None`` = live only), forever.
 
+    With ``channels`` (names, each starting at ``Cursor(None, after)`` or live only when
+    ``after`` is ``None``; or a mapping name → cursor) it follows those channels on one
+    connection, with one cursor each: dedupe, gaps and epoch changes are per channel and
+    the events name their channel.
+
     Raises the fatal error (after yielding :class:`Disconnected`) or, when ``max_attempts``
     consecutive failed attempts are used up, the last error.
     """
     backoff = backoff or Backoff()
     stats = stats if stats is not None else FollowStats()
-    cursor = Cursor(epoch, after or 0)
-    live_only = after is None
+    if channels is None:
+        cursors: dict[str, Cursor] = {DEFAULT: Cursor(epoch, after or 0)}
+        live = {DEFAULT} if after is None else set()
+    elif isinstance(channels, Mapping):
+        cursors = {n: c or Cursor() for n, c in channels.items()}
+        live = {n for n, c in channels.items() if c is None}
+    else:
+        cursors = {n: Cursor(epoch, after or 0) for n in channels}
+        live = set(cursors) if after is None else set()
     failures = 0
     while True:
         heard = False
         error: BaseException | None = None
-        frames = subscriber.stream(None if live_only else cursor.seq, cursor.epoch)
+        if channels is None:
+            cursor = cursors[DEFAULT]
+            frames = subscriber.stream(None if live else cursor.seq, cursor.epoch)
+        else:
+            opener = cast(Channels, subscriber)
+            frames = opener.stream_channels(
+                {n: None if n in live else c for n, c in cursors.items()}
+            )
+        hellos = 0
         try:
             while True:
                 try:
@@ -164,29 +234,42 @@ async def follow(
                     break
                 heard = True
                 if isinstance(frame, Message):
-                    if frame.seq <= cursor.seq and not live_only:
-                        stats.duplicates += 1
-                        yield Duplicate(frame.seq)
+                    name = frame.channel or DEFAULT
+                    found = cursors.get(name)
+                    if found is None:
+                        stats.unexpected += 1
                         continue
-                    if not live_only and frame.seq > cursor.seq + 1:
+                    cursor = found
+                    if frame.seq <= cursor.seq and name not in live:
+                        stats.duplicates += 1
+                        yield Duplicate(frame.seq, name)
+                        continue
+                    if name not in live and frame.seq > cursor.seq + 1:
                         stats.gaps += 1
                         stats.missing += frame.seq - cursor.seq - 1
-                        yield GapDetected(cursor.seq, frame.seq, signalled=False)
-                    live_only = False
-                    cursor = cursor.advance(frame)
+                        yield GapDetected(cursor.seq, frame.seq, signalled=False, channel=name)
+                    live.discard(name)
+                    cursors[name] = cursor.advance(frame)
                     stats.delivered += 1
                     yield Delivered(frame, time.time())
                     continue
-                event = _control(frame, cursor, stats, subscriber.name, failures)
+                name = str(frame.get("channel") or DEFAULT)
+                if name not in cursors and frame.type != "close":
+                    continue  # a reply (ack/error) or a frame of a channel we left
+                cursor = cursors.get(name, Cursor())
+                event = _control(frame, cursor, stats, subscriber.name, failures, name)
                 if isinstance(event, Connected):
                     failures = 0
                     if cursor.epoch is None:
-                        cursor = Cursor(event.epoch, cursor.seq)
-                    stats.connects += 1
+                        cursors[name] = Cursor(event.epoch, cursor.seq)
+                    hellos += 1
+                    if hellos == 1:
+                        stats.connects += 1
                 elif isinstance(event, EpochChanged):
-                    cursor = Cursor(event.epoch, 0)
+                    cursors[name] = Cursor(event.epoch, 0)
+                    live.discard(name)
                 elif isinstance(event, GapDetected):
-                    cursor = Cursor(cursor.epoch, event.first - 1)
+                    cursors[name] = Cursor(cursor.epoch, event.first - 1)
                 elif isinstance(event, Disconnected):
                     error = (
                         TransportError(event.reason)
@@ -225,22 +308,25 @@ async def follow(
         await _maybe_await(sleep(delay))
 
 
-_REASONS = {"slow_consumer", "shutting_down", "too_many_connections"}
+_REASONS = {"slow_consumer", "shutting_down", "too_many_connections", "rate_limited"}
 
 
 def _control(
-    frame: Control, cursor: Cursor, stats: FollowStats, name: str, attempt: int
+    frame: Control, cursor: Cursor, stats: FollowStats, name: str, attempt: int, channel: str
 ) -> Event | None:
     if frame.type == "hello":
-        return Connected(name, frame.get("epoch"), frame.get("last_seq"), attempt)
+        return Connected(name, frame.get("epoch"), frame.get("last_seq"), attempt, channel)
     if frame.type == "reset":
         stats.epoch_changes += 1
-        return EpochChanged(frame.get("previous", cursor.epoch), str(frame.get("epoch")))
+        previous = frame.get("previous", cursor.epoch)
+        return EpochChanged(previous, str(frame.get("epoch")), channel)
     if frame.type == "gap":
         first = int(frame.get("first", cursor.seq + 1))
         stats.gaps += 1
         stats.missing += max(0, first - cursor.seq - 1)
-        return GapDetected(cursor.seq, first, signalled=True)
+        return GapDetected(cursor.seq, first, signalled=True, channel=channel)
+    if frame.type in ("join", "leave"):
+        return Presence(channel, frame.type, str(frame.get("client")), str(frame.get("user")))
     if frame.type == "close":
         return Disconnected(str(frame.get("reason", "closed")), True)
     return None  # ping/pong and unknown controls only feed the watchdog
@@ -258,3 +344,6 @@ async def messages(
     async for event in follow(subscriber, after, **kwargs):  # type: ignore[arg-type]
         if isinstance(event, Delivered):
             yield event.message
+
+
+__all__ = ["ConnectionLost"]

@@ -42,6 +42,10 @@ def from_obj(obj: Any) -> Frame:
     """Turn a decoded JSON object into a :class:`Message` or :class:`Control`."""
     if not isinstance(obj, dict):
         raise CodecError(f"frame must be a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    # "type" decides first: an ack carries the "seq" it assigned but is a control frame.
+    if isinstance(kind, str) and kind:
+        return Control(kind, {k: v for k, v in obj.items() if k != "type"})
     if "seq" in obj:
         seq, topic, sent_at = obj.get("seq"), obj.get("topic"), obj.get("sent_at")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
@@ -52,10 +56,10 @@ def from_obj(obj: Any) -> Frame:
             raise CodecError("sent_at must be a number")
         if not math.isfinite(sent_at):
             raise CodecError("sent_at must be finite")
-        return Message(seq=seq, topic=topic, sent_at=float(sent_at), data=obj.get("data"))
-    kind = obj.get("type")
-    if isinstance(kind, str) and kind:
-        return Control(kind, {k: v for k, v in obj.items() if k != "type"})
+        channel = obj.get("channel", "")
+        if not isinstance(channel, str):
+            raise CodecError("channel must be a string")
+        return Message(seq, topic, float(sent_at), obj.get("data"), channel)
     raise CodecError("frame has neither 'seq' nor 'type'")
 
 

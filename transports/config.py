@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from transports.channels import NamespaceOptions, default_namespaces
+
+if TYPE_CHECKING:
+    from transports.auth import Principal
+
+# on_subscribe(principal, channel): raise TransportError to refuse.
+SubscribeHook = Callable[["Principal", str], Awaitable[None]]
+# on_publish(principal, channel, data) -> data to store (the same, or transformed).
+PublishHook = Callable[["Principal", str, Any], Awaitable[Any]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,6 +46,13 @@ class ServerConfig:
     max_headers: int = 100
     header_timeout: float = 10.0
     send_buffer_bytes: int = 32 * 1024
+    # Open connections per transport (ws, sse, poll, mqtt bridge), in all and per client IP
+    # (see limits.py); beyond: too_many_connections.
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 1000
+    # Frames a client may send (pings, bridged MQTT packets): a token bucket per connection.
+    client_frame_rate: float = 20.0
+    client_frame_burst: int = 40
     # Long polling
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
@@ -50,6 +67,9 @@ class ServerConfig:
     mqtt_prefix: str = "transport-lab"
     mqtt_qos: int = 1  # QoS of the bridge's publishes (0 or 1)
     mqtt_retain: bool = False  # retain the last message of each topic on the broker
+    # (user, password) pairs the managed Mosquitto accepts; each may publish into channels
+    # through <prefix>/_in/<its user>/<channel> only (docs/mqtt.md, "Channels").
+    mqtt_users: tuple[tuple[str, str], ...] = ()
     # WebRTC data channels (aiortc). Local labs: ICE host candidates on 127.0.0.1 only and no
     # STUN server (aiortc would otherwise add a public one); set both for real networks.
     webrtc_loopback_only: bool = True
@@ -63,11 +83,30 @@ class ServerConfig:
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()
+    # Operations (docs/operations.md): /metrics on its own loopback port instead of the
+    # admin-only /metrics route; the traffic log of every message in and out (payloads too
+    # only when traffic_payload is set).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    traffic_log: bool = False
+    traffic_payload: bool = False
     # Host names served besides the loopback names and the address a client connected to
     # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
     allowed_hosts: tuple[str, ...] = ()
     # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
     admin_token: str | None = None
+    # Channels (docs/channels.md): namespaces and their options, bounds, hooks.
+    namespaces: dict[str, NamespaceOptions] = field(default_factory=default_namespaces)
+    max_channels: int = 1000  # channels held by the hub (idle ones are evicted beyond it)
+    max_channels_per_connection: int = 16
+    idempotency_size: int = 1000  # client message ids remembered per channel...
+    idempotency_ttl: float = 300.0  # ...for at most this many seconds
+    channels_dir: str | None = None  # where durable namespaces keep one SQLite file/channel
+    on_subscribe: SubscribeHook | None = None
+    on_publish: PublishHook | None = None
+    # TLS (https/wss on the same port), e.g. from `transport-lab certs` (see tls.py).
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
 
     def __post_init__(self) -> None:
         # Lists given by callers become tuples, so a frozen config cannot change under a
@@ -77,6 +116,10 @@ class ServerConfig:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{name} must be a list of strings")
             object.__setattr__(self, name, tuple(value))
+        users = tuple((str(u), str(p)) for u, p in self.mqtt_users)
+        if any(not u or set(u) & set("+#/:\n") or "\n" in p for u, p in users):
+            raise ValueError("mqtt_users: names without + # / : and no newline in a password")
+        object.__setattr__(self, "mqtt_users", users)
         for name, check, rule in CHECKS:
             value = getattr(self, name)
             if not check(value):
@@ -124,6 +167,20 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("webrtc_ping_interval", _positive, "must be > 0 s"),
     ("webrtc_open_timeout", _positive, "must be > 0 s"),
     ("webrtc_high_water", _number(1), "must be >= 1 byte"),
+    ("max_channels", _number(1, 10**6), "must be in [1, 1000000]"),
+    ("max_channels_per_connection", _number(1, 1000), "must be in [1, 1000]"),
+    ("idempotency_size", _number(0, 10**6), "must be in [0, 1000000]"),
+    ("idempotency_ttl", _number(0, 86_400), "must be in [0, 86400] s"),
+    ("metrics_port", _optional(_number(1, 65535)), "must be a TCP port or None"),
+    ("webrtc_max_pending_per_ip", _number(1, 100_000), "must be in [1, 100000]"),
+    ("max_header_bytes", _number(1024, 1024 * 1024), "must be in [1 KiB, 1 MiB]"),
+    ("max_headers", _number(1, 10_000), "must be in [1, 10000]"),
+    ("header_timeout", _positive, "must be > 0 s"),
+    ("send_buffer_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB] (0 = kernel's)"),
+    ("max_connections", _number(1, 10**7), "must be in [1, 10000000]"),
+    ("max_connections_per_ip", _number(1, 10**7), "must be in [1, 10000000]"),
+    ("client_frame_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
+    ("client_frame_burst", _number(1, 10**6), "must be in [1, 1000000]"),
 )
 
 DEFAULTS = ServerConfig()

@@ -9,6 +9,7 @@ alike. ``retryable`` tells ``follow()`` whether reconnecting can help.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ _KINDS = [
         "or not a valid message",
     ),
     ErrorKind("bad_host", 400, False, "Host header is not a name this server serves"),
+    ErrorKind("bad_channel", 400, False, "channel name outside the grammar or namespace unknown"),
+    ErrorKind("too_many_channels", 400, False, "more channels than the documented limit"),
     ErrorKind("unauthorized", 401, False, "no valid credentials"),
     ErrorKind("forbidden", 403, False, "credentials valid but not allowed here"),
     ErrorKind("bad_origin", 403, False, "Origin header not in the allowed list"),
@@ -44,10 +47,17 @@ _KINDS = [
     ErrorKind("head_too_large", 431, False, "request head larger or with more fields than allowed"),
     ErrorKind("bad_media_type", 415, False, "a write endpoint accepts application/json only"),
     ErrorKind("slow_consumer", 429, True, "the client's queue overflowed; resume from cursor"),
+    ErrorKind("rate_limited", 429, True, "the client sent frames faster than allowed"),
     ErrorKind("too_many_connections", 503, True, "connection limit reached"),
     ErrorKind("shutting_down", 503, True, "server is stopping; reconnect later"),
+    ErrorKind("not_ready", 503, True, "a backend the server needs is unreachable (see /readyz)"),
+    ErrorKind("admin_disconnect", 503, True, "an administrator closed this connection; reconnect"),
 ]
 KINDS: dict[str, ErrorKind] = {k.reason: k for k in _KINDS}
+
+
+class ConnectionLost(Exception):
+    """The connection ended without a documented reason (retryable; ``follow()`` uses it)."""
 
 
 class TransportError(Exception):
@@ -80,3 +90,19 @@ def from_status(status: int, reason: str | None = None, detail: str = "") -> Tra
         if kind.status == status:
             return TransportError(kind.reason, detail)
     raise ValueError(f"no documented error for status {status}")
+
+
+def from_response(response: Any) -> TransportError | Exception:
+    """The one client-side decoder of an HTTP error answer (an ``httpx.Response``):
+    ``{"error": reason, "detail": ...}`` with its status, as the documented error; an
+    answer that is not one of ours (e.g. a proxy's) becomes a retryable connection loss."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    reason = body.get("error") if isinstance(body, dict) else None
+    detail = str(body.get("detail", "")) if isinstance(body, dict) else str(response.text)[:200]
+    try:
+        return from_status(int(response.status_code), reason, detail)
+    except ValueError:
+        return ConnectionLost(f"HTTP {response.status_code}: {detail}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,15 +51,24 @@ class Subscription:
     """
 
     def __init__(
-        self, feed: Feed, head: list[Frame], replay_next: int, replay_until: int, queue_size: int
+        self,
+        feed: Feed,
+        head: list[Frame],
+        replay_next: int,
+        replay_until: int,
+        queue_size: int,
+        wakeup: asyncio.Event | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> None:
         self._feed = feed
+        self._on_close = on_close
         self._head: deque[Frame] = deque(head)
         self._replay_next = replay_next
         self._replay_until = replay_until
         self._queue: deque[Message] = deque()
         self._queue_size = queue_size
-        self._wakeup = asyncio.Event()
+        # A multi-channel stream shares one wake-up event among its channels' subscriptions.
+        self._wakeup = wakeup or asyncio.Event()
         self.closed_reason: str | None = None
         # Set on close, so a transport blocked in a send can notice and drop the connection.
         self.closed = asyncio.Event()
@@ -84,6 +93,8 @@ class Subscription:
             self._wakeup.set()
             self.closed.set()
             self._feed._drop(self)
+            if self._on_close is not None:  # a multi-channel stream ends with its channel
+                self._on_close(reason)
 
     def _next_replay(self) -> None:
         """Move one page of history into the head, reporting a gap if history moved on."""
@@ -151,6 +162,8 @@ class Feed:
         # Replaced on every publish: long polls wait on "the next publish after now".
         self._published = asyncio.Event()
         self._closed = False
+        # Told of every new subscription (the server ties it to its connection record).
+        self.on_subscribe: Callable[[Subscription], None] | None = None
 
     @property
     def epoch(self) -> str:
@@ -212,15 +225,23 @@ class Feed:
         return head, after + 1
 
     def subscribe(
-        self, after: int | None = None, epoch: str | None = None, queue_size: int | None = None
+        self,
+        after: int | None = None,
+        epoch: str | None = None,
+        queue_size: int | None = None,
+        wakeup: asyncio.Event | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> Subscription:
         """Open a subscription at a cursor. ``after=None`` means live only."""
         if self._closed:
             raise TransportError("shutting_down")
         head, replay_next = self.start(after, epoch)
-        sub = Subscription(self, head, replay_next, self.last_seq, queue_size or self.queue_size)
+        size = queue_size or self.queue_size
+        sub = Subscription(self, head, replay_next, self.last_seq, size, wakeup, on_close)
         self._subs.add(sub)
         self.stats.subscribed += 1
+        if self.on_subscribe is not None:
+            self.on_subscribe(sub)
         return sub
 
     def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:

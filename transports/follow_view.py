@@ -21,6 +21,7 @@ import time
 from collections import deque
 from typing import Any, TextIO
 
+from transports.channels import DEFAULT
 from transports.client import Connected, Delivered, Event, FollowStats
 
 KEEP = 100_000  # latencies kept for the summary's percentiles (the newest ones)
@@ -33,22 +34,24 @@ class FollowView:
         self.stats = FollowStats()
         self.replayed = 0
         self.latencies: deque[float] = deque(maxlen=KEEP)
-        self.live_from: int | None = None  # last_seq of the current connection's Connected
+        # last_seq of the current connection's Connected, per channel
+        self.live_from: dict[str, int | None] = {}
         self.t0 = time.monotonic()
 
-    def is_replayed(self, seq: int) -> bool:
-        return self.live_from is not None and seq <= self.live_from
+    def is_replayed(self, seq: int, channel: str = DEFAULT) -> bool:
+        live_from = self.live_from.get(channel)
+        return live_from is not None and seq <= live_from
 
     def show(self, event: Event) -> None:
         elapsed = time.monotonic() - self.t0
         if isinstance(event, Connected):
-            self.live_from = event.last_seq
+            self.live_from[event.channel] = event.last_seq
         if not isinstance(event, Delivered):
             self._event(elapsed, event)
             return
         m = event.message
         ms = (event.received_at - m.sent_at) * 1000
-        replayed = self.is_replayed(m.seq)
+        replayed = self.is_replayed(m.seq, m.channel or DEFAULT)
         if replayed:
             self.replayed += 1
         else:
@@ -58,12 +61,16 @@ class FollowView:
         if self.json_lines:
             key = "age_ms" if replayed else "latency_ms"
             self._json(
-                {"t": round(elapsed, 3), "event": "delivered", "seq": m.seq, "topic": m.topic,
+                {"t": round(elapsed, 3), "event": "delivered", "channel": m.channel or DEFAULT,
+                 "seq": m.seq, "topic": m.topic,
                  "sent_at": m.sent_at, "replayed": replayed, key: round(ms, 3), "data": m.data}
             )  # fmt: skip
             return
         timing = f"replayed age={_duration(ms)}" if replayed else f"latency={ms:.1f}ms"
-        self._line(f"{elapsed:8.3f}s seq={m.seq} topic={m.topic} {timing} data={_short(m.data)}")
+        where = f"channel={m.channel} " if m.channel else ""
+        self._line(
+            f"{elapsed:8.3f}s {where}seq={m.seq} topic={m.topic} {timing} data={_short(m.data)}"
+        )
 
     def _event(self, elapsed: float, event: Event) -> None:
         name = _snake(type(event).__name__)

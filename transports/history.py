@@ -65,12 +65,15 @@ class _Stamping:
 class MemoryHistory(_Stamping):
     """A ring buffer of the last ``capacity`` messages; epoch is new per instance."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, epoch: str | None = None) -> None:
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, epoch: str | None = None, channel: str = ""
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self._ring: deque[Message] = deque(maxlen=capacity)
         self._epoch = epoch or secrets.token_hex(4)
         self._last = 0
+        self.channel = channel
 
     @property
     def first_seq(self) -> int:
@@ -78,7 +81,7 @@ class MemoryHistory(_Stamping):
 
     def append(self, topic: str, sent_at: float, data: Any) -> Message:
         self._last += 1
-        message = Message(self._last, topic, sent_at, data)
+        message = Message(self._last, topic, sent_at, data, self.channel)
         self._ring.append(message)
         return message
 
@@ -97,8 +100,11 @@ class MemoryHistory(_Stamping):
 class SqliteHistory(_Stamping):
     """Durable history in one SQLite file; keeps the newest ``capacity`` rows."""
 
-    def __init__(self, path: str | Path, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self, path: str | Path, capacity: int = DEFAULT_CAPACITY, channel: str = ""
+    ) -> None:
         self._capacity = capacity
+        self.channel = channel
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         # WAL + synchronous=NORMAL: a committed append survives a process crash (the case a
         # restart test exercises) without an fsync per message; see sqlite.org/wal.html.
@@ -127,7 +133,7 @@ class SqliteHistory(_Stamping):
 
     def append(self, topic: str, sent_at: float, data: Any) -> Message:
         self._last += 1
-        message = Message(self._last, topic, sent_at, data)
+        message = Message(self._last, topic, sent_at, data, self.channel)
         self._db.execute(
             "INSERT INTO messages VALUES (?, ?, ?, ?)",
             (message.seq, topic, sent_at, json.dumps(data, separators=(",", ":"))),
@@ -145,7 +151,9 @@ class SqliteHistory(_Stamping):
             "SELECT seq, topic, sent_at, data FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
             (after, limit),
         ).fetchall()
-        return [Message(int(s), str(t), float(a), json.loads(d)) for s, t, a, d in rows]
+        return [
+            Message(int(s), str(t), float(a), json.loads(d), self.channel) for s, t, a, d in rows
+        ]
 
     def close(self) -> None:
         self._db.close()

@@ -20,12 +20,18 @@ class Message:
     topic: str
     sent_at: float
     data: Any
+    # The channel the message belongs to; "" is the default channel, whose frames carry no
+    # "channel" key (byte-identical to the single-stream wire format, see docs/wire.md).
+    channel: str = ""
     # The encoded frame and its UTF-8 size, filled by ``codec.wire`` on first use: fan-out
     # sends the same message to every subscriber, so it is encoded once, not once per client.
     _wire: tuple[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "topic": self.topic, "sent_at": self.sent_at, "data": self.data}
+        out = {"seq": self.seq, "topic": self.topic, "sent_at": self.sent_at, "data": self.data}
+        if self.channel:
+            out["channel"] = self.channel
+        return out
 
 
 @dataclass(frozen=True, slots=True)

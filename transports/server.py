@@ -32,13 +32,19 @@ from transports.auth import (
     allow_anonymous,
     with_admin_token,
 )
+from transports.channels_api import channel_routes
 from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
 from transports.hosts import HostCheck
+from transports.hub import Hub
+from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
+from transports.ops.admin import ops_routes
+from transports.ops.hooks import Operations
 from transports.publisher import Ticker
 from transports.stats import TransportStats
+from transports.streams import MultiSubscription
 
 log = logging.getLogger("transports.server")
 
@@ -62,9 +68,12 @@ class ServerContext:
         # the same across a server restart (the dashboard keeps using it).
         self.admin_token = config.admin_token or secrets.token_urlsafe(32)
         self.auth = with_admin_token(self.admin_token, auth)
+        self.hub = Hub(feed, config)  # named channels; the feed is its default channel
         self.stats: dict[str, TransportStats] = {}
         self.ticker = Ticker(feed, config.rate, config.payload_bytes)
         self.transports: dict[str, ServerTransport] = {}
+        self.ops = Operations(traffic=config.traffic_log, traffic_payload=config.traffic_payload)
+        feed.on_subscribe = self.ops.subscribed
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -90,6 +99,7 @@ class ServerContext:
         """
         await self.ticker.stop()
         self.feed.drain("shutting_down")
+        self.hub.drain()
         for transport in self.transports.values():
             await transport.drain()
         # Give handlers a moment to send their own close (bounded: 1 s) before uvicorn
@@ -115,7 +125,9 @@ class ServerContext:
             )
             if origin != own and origin not in self.config.allowed_origins:
                 raise TransportError("bad_origin", f"Origin {origin[:100]!r} is not allowed")
-        return await self.auth(self.request_of(transport, conn))
+        principal = await self.auth(self.request_of(transport, conn))
+        self.ops.admitted(transport, conn, principal)
+        return principal
 
     async def require_admin(self, conn: HTTPConnection) -> Principal:
         """Admission for write/admin endpoints: Origin check, the auth hook (with the admin
@@ -129,10 +141,15 @@ class ServerContext:
             )
         raise TransportError("forbidden", f"{principal.id!r} has no admin role")
 
+    def frame_bucket(self) -> TokenBucket:
+        """A fresh per-connection meter for the frames a client sends (see limits.py)."""
+        return TokenBucket(self.config.client_frame_rate, self.config.client_frame_burst)
+
     def reject(self, transport: str, conn: HTTPConnection, error: TransportError) -> None:
-        self.stats[transport].rejected += 1
-        client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
-        log.warning("%s %s rejected %s: %s", transport, client, error.reason, error.detail)
+        stats = self.stats.get(transport)
+        if stats is not None:
+            stats.refuse(error.reason)
+        self.ops.rejected(transport, conn, error)
 
 
 class ServerTransport:
@@ -165,7 +182,9 @@ class ServerTransport:
 
 
 async def pump(
-    sub: Subscription, send: Callable[[Frame, str], Awaitable[None]], stats: TransportStats
+    sub: Subscription | MultiSubscription,
+    send: Callable[[Frame, str], Awaitable[None]],
+    stats: TransportStats,
 ) -> str:
     """Move frames from a subscription to a transport until it closes; return the reason.
 
@@ -175,17 +194,22 @@ async def pump(
     async for frame in sub:
         text, size = codec.wire(frame)
         await send(frame, text)
-        stats.sent(size)
+        stats.sent(size, 1, frame)
     return sub.closed_reason or "closed"
 
 
-def answer_client_frame(raw: str | bytes, limit: int) -> tuple[str | None, str | None]:
+def answer_client_frame(
+    raw: str | bytes, limit: int, bucket: TokenBucket | None = None
+) -> tuple[str | None, str | None]:
     """Check one frame a client sent on a bidirectional transport (WebSocket, data channel).
 
     Clients may only send ``{"type":"ping","id":…}``. Returns ``(pong_text, None)`` for a
     ping, or ``(None, reason)`` with the documented error to close with: ``too_large``,
-    ``bad_message`` (not strict JSON, see ``strictjson``) or ``bad_param`` (not a ping).
+    ``bad_message`` (not strict JSON, see ``strictjson``), ``bad_param`` (not a ping) or
+    ``rate_limited`` (more frames than the connection's ``bucket`` allows).
     """
+    if bucket is not None and not bucket.take():
+        return None, "rate_limited"
     if len(raw) > limit:
         return None, "too_large"
     try:
@@ -284,6 +308,7 @@ def create_app(
                     for name, t in c.transports.items()
                 },
                 "publisher": c.ticker.settings(),
+                "channels": c.hub.describe(),
                 "errors": {
                     k.reason: {"status": k.status, "ws_code": k.ws_code, "retryable": k.retryable}
                     for k in KINDS.values()
@@ -315,6 +340,8 @@ def create_app(
         except TransportError as error:
             return refused(request, error)
         message = ctx().feed.publish(obj["data"], topic)
+        client = f"{request.client.host}:{request.client.port}" if request.client else "?"
+        ctx().ops.published("http", message, client)
         return JSONResponse(message.to_dict())
 
     async def api_publisher(request: Request) -> Response:
@@ -342,11 +369,13 @@ def create_app(
         holder["ctx"] = c
         app.state.ctx = c
         for name in transports:
-            c.stats[name] = TransportStats()
+            c.stats[name] = TransportStats(hooks=c.ops.hooks(name))
             c.transports[name] = loaded[name]
             loaded[name].ctx = c
         for t in c.transports.values():
             await t.startup()
+        c.ops.metrics.bind(c)
+        metrics_server = c.ops.metrics.serve(config.metrics_host, config.metrics_port)
         c.ticker.start(c.spawn)
         log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
         try:
@@ -354,9 +383,14 @@ def create_app(
         finally:
             await c.ticker.stop()
             the_feed.close("shutting_down")
+            c.hub.close()
             for t in reversed(list(c.transports.values())):
                 await t.shutdown()
             await c.cancel_tasks()
+            c.ops.limiter.flush()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
 
     # Transports are constructed before the app so their routes can be mounted; they get
     # their context at startup.
@@ -367,8 +401,17 @@ def create_app(
         Route("/api/publish", api_publish, methods=["POST"]),
         Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
     ]
+    routes.extend(channel_routes(ctx, read_body))
     for t in loaded.values():
         routes.extend(t.routes())
+    routes.extend(ops_routes(ctx, metrics_here=config.metrics_port is None))
     routes.extend(extra_routes)
-    middleware = [Middleware(HostCheck, allowed=config.allowed_hosts)]
+    middleware = [
+        Middleware(HostCheck, allowed=config.allowed_hosts),
+        Middleware(
+            ConnectionLimits,
+            max_connections=config.max_connections,
+            max_per_ip=config.max_connections_per_ip,
+        ),
+    ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

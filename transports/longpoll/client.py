@@ -6,14 +6,17 @@ first, so ``follow()``'s watchdog hears it; set ``idle_timeout`` above the hold 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 
 from transports import codec
-from transports.message import Control, Frame, Message
-from transports.sse.client import _error
+from transports.channels import encode_token
+from transports.errors import from_response
+from transports.message import Control, Cursor, Frame, Message
+from transports.publishing import HTTPPublisher
+from transports.tls import client_context
 
 
 class LongPollSubscriber:
@@ -38,9 +41,44 @@ class LongPollSubscriber:
     def for_server(cls, base_url: str, info: dict[str, Any], **options: Any) -> LongPollSubscriber:
         return cls(info["transports"]["poll"]["url"], **options)
 
+    def publisher(self) -> HTTPPublisher:
+        return HTTPPublisher(self.name, self.url.rsplit("/", 1)[0], self.headers)
+
+    async def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        """Polls ``?channel=A&channel=B&cursor=TOKEN``; each answer's ``cursor`` is sent back
+        with the next poll, so the server does the per-channel bookkeeping (docs/wire.md)."""
+        client = self._client or httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0), verify=client_context()
+        )
+        token = encode_token(list(cursors.values()))
+        first = True
+        try:
+            while True:
+                params = [("channel", n) for n in cursors]
+                params += [("timeout", str(self.timeout)), ("cursor", token)]
+                if self.limit is not None:
+                    params.append(("limit", str(self.limit)))
+                query = httpx.QueryParams(tuple(params))
+                response = await client.get(self.url, params=query, headers=self.headers)
+                if response.status_code != 200:
+                    raise from_response(response)
+                body = response.json()
+                if first:
+                    first = False
+                    for name, head in body["channels"].items():
+                        yield Control("hello", {**head, "channel": name})
+                else:
+                    yield Control("ping")
+                for obj in body["messages"]:
+                    yield codec.from_obj(obj)
+                token = str(body["cursor"])
+        finally:
+            if self._client is None:
+                await client.aclose()
+
     async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
         client = self._client or httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0)
+            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0), verify=client_context()
         )
         first = True
         try:
@@ -54,7 +92,7 @@ class LongPollSubscriber:
                     params["limit"] = str(self.limit)
                 response = await client.get(self.url, params=params, headers=self.headers)
                 if response.status_code != 200:
-                    raise _error(response)
+                    raise from_response(response)
                 body = response.json()
                 if first:
                     first = False

@@ -1,4 +1,5 @@
-"""Long polling ``GET /poll?after=SEQ&epoch=E&timeout=S&limit=N``.
+"""Long polling ``GET /poll?after=SEQ&epoch=E&timeout=S&limit=N``, or with
+``channel=A&channel=B&cursor=TOKEN`` for several channels.
 
 Returns ``{"epoch", "last_seq", "messages": [...]}`` at once when something newer than
 ``after`` exists (up to ``limit`` frames, so a client that fell behind catches up in
@@ -15,15 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Coroutine
 from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from transports.admission import Admitted, admit_stream, token_of
 from transports.errors import TransportError
 from transports.message import Control
-from transports.params import check_known, parse_after, parse_epoch, parse_float, parse_int
+from transports.params import parse_float, parse_int
 from transports.server import ServerTransport, error_response
 
 
@@ -51,22 +54,28 @@ class LongPollTransport(ServerTransport):
         cfg = ctx.config
         q = request.query_params
         try:
-            check_known(q, ("timeout", "limit"))
-            after = parse_after(q.get("after"))
-            epoch = parse_epoch(q.get("epoch"))
-            timeout = parse_float(
-                q.get("timeout"), "timeout", cfg.poll_default_timeout, 0, cfg.poll_max_timeout
-            )
-            limit = parse_int(
-                q.get("limit"), "limit", cfg.poll_batch_limit, 1, cfg.poll_batch_limit
-            )
-            await ctx.admit(self.name, request)
-            if after is None:
-                after = ctx.feed.last_seq
-                epoch = None
-            frames = ctx.feed.read(after, epoch, limit)
+            try:
+                timeout = parse_float(
+                    q.get("timeout"), "timeout", cfg.poll_default_timeout, 0, cfg.poll_max_timeout
+                )
+                limit = parse_int(
+                    q.get("limit"), "limit", cfg.poll_batch_limit, 1, cfg.poll_batch_limit
+                )
+            except TransportError as error:
+                ctx.reject(self.name, request, error)
+                raise
+            admitted = await admit_stream(ctx, self.name, request, allowed=("timeout", "limit"))
+            after, epoch = admitted.after, admitted.epoch
+            try:
+                if admitted.multi:
+                    return await self._channels(request, admitted, timeout, limit)
+                if after is None:
+                    after = ctx.feed.last_seq
+                    epoch = None
+                frames = ctx.feed.read(after, epoch, limit)
+            except TransportError as error:
+                raise admitted.reject(error) from None
         except TransportError as error:
-            ctx.reject(self.name, request, error)
             return error_response(error)
         stats.opened()
         reason = "served"
@@ -89,6 +98,51 @@ class LongPollTransport(ServerTransport):
                 separators=(",", ":"),
                 ensure_ascii=False,
             ).encode()
+            stats.sent_batch(len(body), frames)
+            return Response(
+                body, media_type="application/json", headers={"Cache-Control": "no-store"}
+            )
+        finally:
+            stats.ended(reason)
+
+    async def _channels(
+        self, request: Request, admitted: Admitted, timeout: float, limit: int
+    ) -> Response:
+        """A multi-channel poll: ``{"cursor": TOKEN, "channels": {...}, "messages": [...]}``;
+        the next request sends ``cursor=TOKEN`` back (docs/wire.md)."""
+        stats = self.ctx.stats[self.name]
+        channels = admitted.channels or []
+        frames, cursors = admitted.read(limit)
+        stats.opened()
+        reason = "served"
+        try:
+            if not frames and timeout > 0:
+                waits: list[Coroutine[Any, Any, bool]] = [
+                    c.feed.wait(cur.seq, timeout)
+                    for (c, _), cur in zip(channels, cursors, strict=True)
+                    if cur is not None
+                ]
+                if not waits:  # no channel named: the hold is just the timeout
+                    waits.append(asyncio.sleep(timeout, False))
+                if not await self._hold(request, waits):
+                    reason = "client_gone"
+                    return Response(status_code=204)
+                frames, cursors = admitted.read(limit)
+            if self.ctx.feed.draining:
+                frames.append(Control("close", {"reason": "shutting_down"}))
+                reason = "shutting_down"
+            body = json.dumps(
+                {
+                    "cursor": token_of(cursors),
+                    "channels": {
+                        c.name: {"epoch": c.feed.epoch, "last_seq": c.feed.last_seq}
+                        for c, _ in channels
+                    },
+                    "messages": [f.to_dict() for f in frames],
+                },
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode()
             stats.sent(len(body), len(frames))
             return Response(
                 body, media_type="application/json", headers={"Cache-Control": "no-store"}
@@ -96,18 +150,22 @@ class LongPollTransport(ServerTransport):
         finally:
             stats.ended(reason)
 
-    async def _hold(self, request: Request, after: int, timeout: float) -> bool:
+    async def _hold(
+        self, request: Request, waits: int | list[Coroutine[Any, Any, bool]], timeout: float = 0
+    ) -> bool:
         """Wait for news or timeout; False if the client disconnected meanwhile."""
-        news = asyncio.ensure_future(self.ctx.feed.wait(after, timeout))
+        if isinstance(waits, int):
+            waits = [self.ctx.feed.wait(waits, timeout)]
+        news = [asyncio.ensure_future(w) for w in waits]
         gone = asyncio.ensure_future(_disconnected(request))
         try:
-            await asyncio.wait({news, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*news, gone}, return_when=asyncio.FIRST_COMPLETED)
             return not gone.done()
         finally:
-            for task in (news, gone):
+            for task in (*news, gone):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(news, gone, return_exceptions=True)
+                await asyncio.gather(*news, gone, return_exceptions=True)
 
 
 async def _disconnected(request: Request) -> None:

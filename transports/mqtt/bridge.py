@@ -26,20 +26,42 @@ events to the asyncio loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from transports import codec
+from transports.auth import ANONYMOUS, Principal
+from transports.channels import DEFAULT
+from transports.errors import TransportError
 from transports.feed import Feed
+from transports.hub import Channel, Hub
 from transports.message import Control, Message
 from transports.mqtt.broker import Broker, BrokerError
-from transports.mqtt.pahoutil import feed_topic, meta_topic, new_client, stop_loop
+from transports.mqtt.pahoutil import (
+    feed_topic,
+    inbound_filter,
+    meta_topic,
+    new_client,
+    parse_inbound,
+    stop_loop,
+)
 from transports.stats import TransportStats
+from transports.strictjson import loads as strict_loads
 
 log = logging.getLogger("transports.mqtt.bridge")
+
+SYS_TOPICS = (
+    "$SYS/broker/clients/connected",
+    "$SYS/broker/publish/messages/sent",
+    "$SYS/broker/messages/sent",
+)
 
 
 class FeedBridge:
@@ -55,12 +77,16 @@ class FeedBridge:
         queue_size: int = 65536,
         window: int = 100,
         keepalive: int = 10,
+        hub: Hub | None = None,
+        max_frame_bytes: int = 64 * 1024,
     ) -> None:
         if qos not in (0, 1):
             raise ValueError("the bridge publishes at QoS 0 or 1")
         self.feed, self.broker, self.stats = feed, broker, stats
         self.prefix, self.qos, self.retain = prefix, qos, retain
         self.queue_size, self.window, self.keepalive = queue_size, window, keepalive
+        self.hub, self.max_frame_bytes = hub, max_frame_bytes
+        self._channel_tasks: set[asyncio.Task[None]] = set()
         self.client_id = f"transport-lab-bridge-{uuid.uuid4().hex[:12]}"
         self.counters = {
             "published": 0,
@@ -75,6 +101,9 @@ class FeedBridge:
         self._room = asyncio.Event()  # set when a publish may go out (connected, window open)
         self._inflight = 0
         self._task: asyncio.Task[None] | None = None
+        # The broker's own figures ($SYS tree, Mosquitto), reported by /metrics: MQTT
+        # clients connect to the broker, not to us.
+        self.broker_sys: dict[str, float] = {}
 
     # ---- paho thread → asyncio ------------------------------------------------------------
     def _on_connect(
@@ -82,6 +111,7 @@ class FeedBridge:
     ) -> None:
         if not rc.is_failure:
             assert self._loop is not None
+            client.subscribe([(topic, 0) for topic in SYS_TOPICS])
             self._loop.call_soon_threadsafe(self._connected_now)
 
     def _on_disconnect(
@@ -108,6 +138,12 @@ class FeedBridge:
         self._connected.set()
         self._room.set()
         self.publish_meta()
+        if self.hub is not None and self._client is not None:
+            # A clean session: the inbound subscription is renewed on every connect.
+            self._client.subscribe(inbound_filter(self.prefix), qos=1)
+            for channel in self.hub.all():
+                if channel.name != DEFAULT:
+                    self.publish_meta(channel.feed, channel.name)
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, timeout: float = 10.0) -> None:
@@ -116,6 +152,7 @@ class FeedBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         if self.broker.credentials is not None:  # the only user allowed to write the feed
             client.username_pw_set(*self.broker.credentials)
         client.max_inflight_messages_set(self.window + 1)  # +1: the retained hello
@@ -129,14 +166,25 @@ class FeedBridge:
         except TimeoutError:
             await self.stop()
             raise BrokerError(f"bridge could not connect to {self.broker.url}") from None
-        self._task = asyncio.ensure_future(self._run())
+        self._task = asyncio.ensure_future(self._run(self.feed))
         self._task.set_name("mqtt-bridge")
+        if self.hub is not None:
+            self.hub.on_created.append(self._follow_channel)
+            self.hub.on_presence.append(self._presence)
+            for channel in self.hub.all():
+                if channel.name != DEFAULT:
+                    self._follow_channel(channel)
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        if self.hub is not None:
+            with contextlib.suppress(ValueError):
+                self.hub.on_created.remove(self._follow_channel)
+                self.hub.on_presence.remove(self._presence)
+        tasks = [*self._channel_tasks, *([self._task] if self._task else [])]
+        self._task = None
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         client, self._client = self._client, None
         if client is not None:
             client.disconnect()
@@ -146,20 +194,32 @@ class FeedBridge:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def inflight(self) -> int:
+        """QoS 1 publishes sent and not yet acknowledged."""
+        return self._inflight
+
     # ---- publishing -----------------------------------------------------------------------
-    def publish_meta(self) -> None:
+    def publish_meta(self, feed: Feed | None = None, channel: str = DEFAULT) -> None:
         if self._client is None:
             return
+        feed = feed or self.feed
         # Encoded like every other frame, so it reads exactly like the hello /ws sends first.
-        hello = Control("hello", {"epoch": self.feed.epoch, "last_seq": self.feed.last_seq})
+        fields: dict[str, Any] = {"epoch": feed.epoch, "last_seq": feed.last_seq}
+        if channel != DEFAULT:
+            fields["channel"] = channel
         if self.qos == 1:
             self._inflight += 1  # its PUBACK comes through _on_publish like the others
-        self._client.publish(meta_topic(self.prefix), codec.encode(hello), qos=1, retain=True)
+        topic = meta_topic(self.prefix, None if channel == DEFAULT else channel)
+        self._client.publish(topic, codec.encode(Control("hello", fields)), qos=1, retain=True)
 
     async def _publish(self, message: Message) -> None:
         assert self._client is not None
-        text = codec.encode(message)
-        topic = feed_topic(self.prefix, message.topic)
+        text, _ = codec.wire(message)
+        if message.channel:  # a named channel: one topic per channel
+            topic = f"{self.prefix}/{message.channel}"
+        else:
+            topic = feed_topic(self.prefix, message.topic)
         if self.qos == 1:
             while self._inflight >= self.window or not self._connected.is_set():
                 self._room.clear()
@@ -170,12 +230,74 @@ class FeedBridge:
             self.counters["dropped"] += 1
             return
         self.counters["published"] += 1
-        self.stats.sent(len(text.encode()))
+        self.stats.sent(len(text.encode()), frame=message)
 
-    async def _run(self) -> None:
-        after = self.feed.last_seq
+    def _follow_channel(self, channel: Channel) -> None:
+        task = asyncio.ensure_future(self._run(channel.feed))
+        task.set_name(f"mqtt-bridge-{channel.name}")
+        self._channel_tasks.add(task)
+        task.add_done_callback(self._channel_tasks.discard)
+        if self._connected.is_set():
+            self.publish_meta(channel.feed, channel.name)
+
+    def _presence(self, channel: Channel, frame: Control) -> None:
+        """join/leave go to the channel's topic at QoS 0, outside the seq-ordered window."""
+        if self._client is not None and self._connected.is_set():
+            topic = f"{self.prefix}/{channel.name}" if channel.name != DEFAULT else None
+            if topic is not None:
+                self._client.publish(topic, codec.encode(frame), qos=0)
+
+    # ---- inbound: clients publish to <prefix>/_in/<user>/<channel> ------------------------
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's thread. The broker's own $SYS figures are one dict store (atomic
+        # under the GIL); everything else is a client's inbound publish, handled on our loop.
+        if msg.topic.startswith("$SYS/"):
+            with contextlib.suppress(ValueError):
+                self.broker_sys[msg.topic] = float(msg.payload)
+            return
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._inbound, msg)
+
+    def _inbound(self, msg: mqtt.MQTTMessage) -> None:
+        task = asyncio.ensure_future(self._answer(msg))
+        self._channel_tasks.add(task)
+        task.add_done_callback(self._channel_tasks.discard)
+
+    async def _answer(self, msg: mqtt.MQTTMessage) -> None:
+        if self.hub is None or self._client is None:
+            return
+        props = getattr(msg, "properties", None)
+        reply_to = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        reply: dict[str, Any]
+        msg_id: object = None
+        try:
+            user, channel = parse_inbound(self.prefix, msg.topic)
+            body = strict_loads(bytes(msg.payload), max_bytes=self.max_frame_bytes)
+            if not isinstance(body, dict) or "data" not in body or set(body) - {"data", "id"}:
+                raise TransportError("bad_message", 'payload must be {"data": ..., "id": ...}')
+            msg_id = body.get("id")
+            principal = ANONYMOUS if user == ANONYMOUS.id else Principal(user)
+            reply = await self.hub.publish(principal, channel, body["data"], msg_id)
+            self.counters["inbound"] = self.counters.get("inbound", 0) + 1
+        except TransportError as error:
+            log.warning(
+                "mqtt inbound %s refused %s: %s", msg.topic[:120], error.reason, error.detail
+            )
+            reply = {"type": "error", "reason": error.reason, "detail": error.detail}
+            if isinstance(msg_id, str):
+                reply["id"] = msg_id
+        if reply_to and self._client is not None:
+            out = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if correlation is not None:
+                out.CorrelationData = correlation
+            text = json.dumps(reply, separators=(",", ":"), ensure_ascii=False)
+            self._client.publish(reply_to, text, qos=1, properties=out)
+
+    async def _run(self, feed: Feed) -> None:
+        after = feed.last_seq
         while True:
-            sub = self.feed.subscribe(after, self.feed.epoch, queue_size=self.queue_size)
+            sub = feed.subscribe(after, feed.epoch, queue_size=self.queue_size)
             try:
                 async for frame in sub:
                     if isinstance(frame, Message):
@@ -186,7 +308,7 @@ class FeedBridge:
                         log.warning("bridge fell behind history: %s", frame.to_dict())
             finally:
                 sub.close()
-            if sub.closed_reason != "slow_consumer":
+            if sub.closed_reason != "slow_consumer" or feed.draining:
                 return
             self.counters["resubscribed"] += 1
             log.warning("bridge dropped as slow consumer at seq %s; resuming from there", after)

@@ -40,7 +40,9 @@ def open_broker(config: ServerConfig) -> Broker:
         if path is not None:
             from transports.mqtt.mosquitto import MosquittoBroker
 
-            return MosquittoBroker(executable=path, prefix=config.mqtt_prefix)
+            return MosquittoBroker(
+                executable=path, prefix=config.mqtt_prefix, users=config.mqtt_users
+            )
         if choice == "mosquitto":
             raise BrokerError("broker='mosquitto' but the mosquitto executable is not installed")
     from transports.mqtt.embedded import AmqttBroker

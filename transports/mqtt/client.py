@@ -41,7 +41,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,9 +50,11 @@ import paho.mqtt.client as mqtt
 
 from transports import codec
 from transports.client import ConnectionLost
-from transports.message import Control, Frame, Message
+from transports.errors import from_response
+from transports.message import Control, Cursor, Frame, Message
+from transports.mqtt import channels
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
-from transports.sse.client import _error
+from transports.tls import client_context
 
 log = logging.getLogger("transports.mqtt.client")
 
@@ -114,6 +116,17 @@ class MQTTSubscriber:
         options.setdefault("info_url", base_url.rstrip("/") + "/api/info")
         return cls(t["url"], **options)
 
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        """Named channels: one topic each, backfilled over HTTP (:mod:`.channels`)."""
+        return channels.stream_channels(self, cursors)
+
+    def publisher(
+        self, user: str = "anonymous", password: str | None = None
+    ) -> channels.MQTTPublisher:
+        """Publishes through the inbound topic ``<prefix>/_in/<user>/<channel>``, connecting
+        to the broker as ``user`` (the broker's ACL lets each user write only its own)."""
+        return channels.MQTTPublisher(self, user, password)
+
     async def _refresh(self, http: httpx.AsyncClient) -> None:
         if self.info_url is None:
             return
@@ -139,7 +152,7 @@ class MQTTSubscriber:
         client.on_disconnect = lambda c, u, flags, rc, p=None: put("disconnect", rc)
         client.on_connect_fail = lambda c, u: put("disconnect", "connection failed")
         client.on_log = lambda c, u, level, buf: put("pong") if "PINGRESP" in buf else None
-        http = httpx.AsyncClient(timeout=10.0)
+        http = httpx.AsyncClient(timeout=10.0, verify=client_context())
         self._info_hello = None
         started = False
         try:
@@ -299,7 +312,7 @@ class MQTTSubscriber:
             params = {"after": str(after), "epoch": epoch, "limit": str(limit)}
             response = await http.get(self.replay_url, params=params, headers=self.headers)
             if response.status_code != 200:
-                raise _error(response)
+                raise from_response(response)
             frames = [codec.from_obj(obj) for obj in response.json()["messages"]]
             messages = [f for f in frames if isinstance(f, Message)]
             self.counters["backfilled"] += len(messages)

@@ -89,10 +89,12 @@ class MosquittoBroker(Broker):
         persistence: bool = True,
         state_dir: str | None = None,
         prefix: str = "transport-lab",
+        users: tuple[tuple[str, str], ...] = (),
         **limits: Any,
     ) -> None:
         self.executable = executable
         self.prefix = prefix
+        self.users = tuple(users)  # clients that may publish into channels (inbound topic)
         # Kept for the broker's lifetime, so a restart (same port) keeps the bridge working.
         self._bridge_user = ("transport-lab-bridge", secrets.token_urlsafe(24))
         self.credentials = self._bridge_user
@@ -139,6 +141,9 @@ class MosquittoBroker(Broker):
             "log_type notice",
             "log_type information",
             "connection_messages true",
+            # $SYS/broker/... every 2 s (default 10): the bridge reads client and delivery
+            # counts from there for /metrics.
+            "sys_interval 2",
         ]
         if self.persistence:
             lines += [
@@ -153,16 +158,21 @@ class MosquittoBroker(Broker):
         return (
             "# Anonymous clients (the lines before the first 'user'): read the feed only.\n"
             f"topic read {self.prefix}/#\n"
+            "# Every named user: read the feed, write its own inbound topic (channels).\n"
+            f"pattern read {self.prefix}/#\n"
+            f"pattern write {self.prefix}/_in/%u/+\n"
             f"user {user}\n"
             f"topic readwrite {self.prefix}/#\n"
+            # The broker's own figures, which /metrics reports (clients, deliveries).
+            "topic read $SYS/broker/#\n"
         )
 
     def _write_passwords(self) -> None:
-        """The bridge's user, hashed by Mosquitto's own tool (``-U`` hashes a plain
-        ``user:password`` file in place, so the password is never on a command line)."""
+        """The bridge's user and the channel publishers, hashed by Mosquitto's own tool
+        (``-U`` hashes a plain ``user:password`` file in place, so no password is ever on a
+        command line)."""
         path = self.state_dir / "passwd"
-        user, password = self._bridge_user
-        path.write_text(f"{user}:{password}\n")
+        path.write_text("".join(f"{u}:{p}\n" for u, p in (self._bridge_user, *self.users)))
         path.chmod(0o600)
         tool = shutil.which("mosquitto_passwd") or str(
             Path(self.executable).parent.parent / "bin" / "mosquitto_passwd"

@@ -16,6 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from transports.errors import TransportError
+
 META = "_meta"
 
 
@@ -26,8 +28,29 @@ def feed_topic(prefix: str, topic: str) -> str:
     return f"{prefix}/{clean}"
 
 
-def meta_topic(prefix: str) -> str:
-    return f"{prefix}/{META}"
+def meta_topic(prefix: str, channel: str | None = None) -> str:
+    """``<prefix>/_meta`` (default channel) or ``<prefix>/_meta/<channel>``."""
+    return f"{prefix}/{META}" if channel is None else f"{prefix}/{META}/{channel}"
+
+
+INBOUND = "_in"  # clients publish to <prefix>/_in/<user>/<channel>
+
+
+def inbound_topic(prefix: str, user: str, channel: str) -> str:
+    return f"{prefix}/{INBOUND}/{user}/{channel}"
+
+
+def inbound_filter(prefix: str) -> str:
+    return f"{prefix}/{INBOUND}/+/+"
+
+
+def parse_inbound(prefix: str, topic: str) -> tuple[str, str]:
+    """``(user, channel)`` of an inbound topic; the channel is checked by the hub."""
+    head = f"{prefix}/{INBOUND}/"
+    user, _, channel = topic.removeprefix(head).partition("/")
+    if not topic.startswith(head) or not user or not channel:
+        raise TransportError("bad_channel", f"inbound topic {topic[:80]!r}")
+    return user, channel
 
 
 def set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from transports.errors import TransportError
+from transports.message import Control
 from transports.mqtt.bridge import FeedBridge
 from transports.mqtt.broker import Broker
 from transports.mqtt.choose import open_broker
@@ -70,6 +71,8 @@ class MQTTTransport(ServerTransport):
             qos=cfg.mqtt_qos,
             retain=cfg.mqtt_retain,
             queue_size=max(cfg.queue_size, 65536),
+            hub=self.ctx.hub,
+            max_frame_bytes=cfg.max_frame_bytes,
         )
         try:
             await bridge.start()
@@ -103,6 +106,9 @@ class MQTTTransport(ServerTransport):
             "prefix": prefix,
             "topic_filter": f"{prefix}/#",
             "topic": f"{prefix}/<feed topic>",
+            "channel_topic": f"{prefix}/<channel>",
+            "channel_meta_topic": f"{prefix}/{META}/<channel>",
+            "inbound_topic": f"{prefix}/_in/<user>/<channel>",
             "meta_topic": f"{prefix}/{META}",
             "qos": cfg.mqtt_qos,
             "retain": cfg.mqtt_retain,
@@ -121,19 +127,28 @@ class MQTTTransport(ServerTransport):
         """History after a cursor, for clients whose broker session does not reach back."""
         q = request.query_params
         try:
-            check_known(q, ("limit",))
+            check_known(q, ("limit", "channel"))
             after = parse_after(q.get("after"))
             epoch = parse_epoch(q.get("epoch"))
             limit = parse_int(q.get("limit"), "limit", 500, 1, 5000)
-            await self.ctx.admit(self.name, request)
-            frames = self.ctx.feed.read(after if after is not None else 0, epoch, limit)
+            principal = await self.ctx.admit(self.name, request)
+            name = q.get("channel")
+            feed = self.ctx.feed
+            if name is not None:  # a named channel (on_subscribe decides)
+                feed = (await self.ctx.hub.admit(principal, name)).feed
+            frames = feed.read(after if after is not None else 0, epoch, limit)
         except TransportError as error:
             self.ctx.reject(self.name, request, error)
             return error_response(error)
+        tag = {"channel": name} if name is not None else {}
         return JSONResponse(
             {
-                "epoch": self.ctx.feed.epoch,
-                "last_seq": self.ctx.feed.last_seq,
-                "messages": [f.to_dict() for f in frames],
+                "epoch": feed.epoch,
+                "last_seq": feed.last_seq,
+                **tag,
+                "messages": [
+                    {**f.to_dict(), **tag} if isinstance(f, Control) else f.to_dict()
+                    for f in frames
+                ],
             }
         )

@@ -6,15 +6,18 @@ Resumes with the ``Last-Event-ID`` header like a browser's EventSource, and yiel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 
 from transports import codec
-from transports.errors import TransportError, from_status
-from transports.message import Control, Frame
+from transports.channels import encode_token
+from transports.errors import from_response
+from transports.message import Control, Cursor, Frame
+from transports.publishing import HTTPPublisher
 from transports.sse.wire import Comment, SSEParser
+from transports.tls import client_context
 
 
 class SSESubscriber:
@@ -38,22 +41,45 @@ class SSESubscriber:
     def for_server(cls, base_url: str, info: dict[str, Any], **options: Any) -> SSESubscriber:
         return cls(info["transports"]["sse"]["url"], **options)
 
-    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **self.headers}
-        params: dict[str, str] = {}
+    def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        headers: dict[str, str] = {}
         if after is not None:
             headers["Last-Event-ID"] = str(after)
-        if epoch is not None:
-            params["epoch"] = epoch
+        return self._stream(headers, [("epoch", epoch)] if epoch is not None else [])
+
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        """``?channel=A&channel=B`` with the cursor token as ``Last-Event-ID``, as a browser
+        resumes (docs/wire.md)."""
+        headers: dict[str, str] = {}
+        if any(c is not None for c in cursors.values()):
+            headers["Last-Event-ID"] = encode_token(list(cursors.values()))
+        return self._stream(headers, [("channel", n) for n in cursors])
+
+    def publisher(self) -> HTTPPublisher:
+        return HTTPPublisher(self.name, self.url.rsplit("/", 1)[0], self.headers)
+
+    async def _stream(
+        self, extra: dict[str, str], params: list[tuple[str, str]]
+    ) -> AsyncIterator[Frame]:
+        headers = {
+            "Accept": "text/event-stream",
+            "Cache-Control": "no-cache",
+            **self.headers,
+            **extra,
+        }
         timeout = httpx.Timeout(self.connect_timeout, read=None)
-        client = self._client or httpx.AsyncClient(timeout=timeout)
+        client = self._client or httpx.AsyncClient(timeout=timeout, verify=client_context())
         try:
             async with client.stream(
-                "GET", self.url, headers=headers, params=params, timeout=timeout
+                "GET",
+                self.url,
+                headers=headers,
+                params=httpx.QueryParams(tuple(params)),
+                timeout=timeout,
             ) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise _error(response)
+                    raise from_response(response)
                 parser = SSEParser()
                 async for chunk in response.aiter_raw():
                     for item in parser.feed(chunk):
@@ -65,11 +91,3 @@ class SSESubscriber:
         finally:
             if self._client is None:
                 await client.aclose()
-
-
-def _error(response: httpx.Response) -> TransportError:
-    try:
-        body = response.json()
-        return from_status(response.status_code, body.get("error"), str(body.get("detail", "")))
-    except (ValueError, AttributeError):
-        return from_status(response.status_code, None, response.text[:200])

@@ -1,9 +1,12 @@
-"""SSE endpoint ``GET /sse?after=SEQ&epoch=E`` (or the ``Last-Event-ID`` header).
+"""SSE endpoint ``GET /sse?after=SEQ&epoch=E`` (or the ``Last-Event-ID`` header), and
+``GET /sse?channel=A&channel=B&cursor=TOKEN`` for several channels.
 
 Built on sse-starlette. Each message is one event with ``id:`` = seq and ``data:`` = the
 message JSON; control frames are named events (``event: hello|gap|reset|close``) without
 ``id:``, so they never move the browser's last event ID (WHATWG HTML §9.2.6: an event without
 an id field leaves the last event ID buffer unchanged). The first event carries ``retry:``.
+On a multi-channel stream ``id:`` is the cursor token of every channel, so the browser's
+automatic reconnect (``Last-Event-ID``) resumes all of them.
 
 Heartbeats are comment lines (``: ping``) every ``sse_ping_interval`` seconds; a reader that
 does not take a frame within ``send_timeout`` seconds is disconnected (sse-starlette's
@@ -20,12 +23,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from transports import codec
+from transports import closing, codec
+from transports.admission import admit_stream
+from transports.channels import DEFAULT, encode_token
 from transports.errors import TransportError
 from transports.feed import Subscription
-from transports.message import Control, Message
-from transports.params import check_known, parse_after, parse_epoch
+from transports.hub import Channel
+from transports.message import Control, Cursor, Message
 from transports.server import ServerTransport, error_response
+from transports.streams import MultiSubscription
 
 # Proxies (nginx) and some CDNs buffer responses unless told not to.
 # LF line ends (allowed by §9.2.5): one byte less per line than the CRLF default.
@@ -55,22 +61,16 @@ class SSETransport(ServerTransport):
     async def endpoint(self, request: Request) -> Response:
         ctx = self.ctx
         try:
-            check_known(request.query_params, ())
             # Last-Event-ID is what a browser's EventSource advanced to; it wins over the
-            # `after` it was first opened with (the URL does not change on reconnect).
+            # cursor it was first opened with (the URL does not change on reconnect).
             header = request.headers.get("last-event-id")
-            if header is not None and header.strip():
-                after = parse_after(header, "Last-Event-ID")
-            else:
-                after = parse_after(request.query_params.get("after"))
-            epoch = parse_epoch(request.query_params.get("epoch"))
-            await ctx.admit(self.name, request)
-            sub = ctx.feed.subscribe(after, epoch)
+            admitted = await admit_stream(ctx, self.name, request, last_event_id=header)
+            sub = admitted.open()
         except TransportError as error:
-            ctx.reject(self.name, request, error)
             return error_response(error)
+        ids = _Ids(admitted.channels) if admitted.channels is not None else None
         return EventSourceResponse(
-            self._events(sub),
+            self._events(sub, ids),
             headers=ANTI_BUFFERING,
             ping=ctx.config.sse_ping_interval,
             # Under our uvicorn protocol (protocols.py) a frozen reader is aborted at
@@ -79,7 +79,9 @@ class SSETransport(ServerTransport):
             sep=SEP,
         )
 
-    async def _events(self, sub: Subscription) -> AsyncIterator[ServerSentEvent]:
+    async def _events(
+        self, sub: Subscription | MultiSubscription, ids: _Ids | None
+    ) -> AsyncIterator[ServerSentEvent]:
         stats = self.ctx.stats[self.name]
         stats.opened()
         reason = "client_gone"
@@ -90,13 +92,16 @@ class SSETransport(ServerTransport):
                 retry = self.ctx.config.sse_retry_ms if first else None
                 first = False
                 if isinstance(frame, Message):
-                    event = ServerSentEvent(data=text, id=str(frame.seq), retry=retry, sep=SEP)
+                    id_ = str(frame.seq) if ids is None else ids.after(frame)
+                    event = ServerSentEvent(data=text, id=id_, retry=retry, sep=SEP)
                 else:
+                    if ids is not None:
+                        ids.control(frame)
                     event = ServerSentEvent(data=text, event=frame.type, retry=retry, sep=SEP)
-                stats.sent(size)
+                stats.sent(size, 1, frame)
                 yield event
             reason = sub.closed_reason or "closed"
-            if reason != "closed":
+            if closing.told(reason):
                 close = codec.encode(Control("close", {"reason": reason}))
                 yield ServerSentEvent(data=close, event="close", sep=SEP)
         finally:
@@ -106,3 +111,34 @@ class SSETransport(ServerTransport):
                 reason = sub.closed_reason
             sub.close()
             stats.ended(reason)
+
+
+class _Ids:
+    """The ``id:`` of a multi-channel stream: the cursor token of *all* its channels after
+    the event (``docs/wire.md``), so the browser's own ``Last-Event-ID`` resumes them all."""
+
+    def __init__(self, channels: list[tuple[Channel, Cursor | None]]) -> None:
+        self.cursors: dict[str, Cursor | None] = {c.name: cur for c, cur in channels}
+
+    def after(self, message: Message) -> str:
+        name = message.channel or DEFAULT
+        old = self.cursors.get(name)
+        self.cursors[name] = Cursor(old.epoch if old else None, message.seq)
+        return encode_token(list(self.cursors.values()))
+
+    def control(self, frame: Control) -> None:
+        name = frame.get("channel")
+        if name not in self.cursors:
+            return
+        old = self.cursors[name]
+        epoch = frame.get("epoch")
+        if frame.type == "hello":
+            self.cursors[name] = (
+                Cursor(epoch, int(frame.get("last_seq", 0)))
+                if old is None
+                else Cursor(epoch if old.epoch is None else old.epoch, old.seq)
+            )
+        elif frame.type == "reset":
+            self.cursors[name] = Cursor(epoch, 0)
+        elif frame.type == "gap" and old is not None:
+            self.cursors[name] = Cursor(old.epoch, int(frame.get("first", 1)) - 1)

@@ -18,19 +18,19 @@ The server sends ``{"type":"ping"}`` every few seconds; each is yielded as a ``C
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from transports import codec
 from transports.client import ConnectionLost
-from transports.errors import KINDS, TransportError, from_status
-from transports.message import Control, Frame
+from transports.errors import KINDS, TransportError, from_response
+from transports.message import Control, Cursor, Frame
+from transports.publishing import FrameLink, FramePublisher
+from transports.tls import client_context
 from transports.webrtc import LABEL, ice
 
 
@@ -70,7 +70,36 @@ class WebRTCSubscriber:
         options.setdefault("stun", entry.get("stun", ()))
         return cls(entry["url"], **options)
 
-    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+    def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        first = {"type": "subscribe", "after": after, "epoch": epoch}
+        return self._stream([json.dumps(first)])
+
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        """One subscribe frame per channel (a frame with ``channel`` makes the connection
+        multi-channel, ``docs/wire.md``); a ping when there is no channel yet."""
+        frames = [
+            json.dumps(
+                {
+                    "type": "subscribe",
+                    "channel": name,
+                    "after": None if c is None else c.seq,
+                    "epoch": None if c is None else c.epoch,
+                }
+            )
+            for name, c in cursors.items()
+        ]
+        return self._stream(frames or ['{"type":"ping"}'])
+
+    def publisher(self) -> FramePublisher:
+        return FramePublisher(self.name, self._open_link)
+
+    async def _open_link(self) -> FrameLink:
+        link = DataChannelLink(*await self._open())
+        return link
+
+    async def _open(
+        self,
+    ) -> tuple[RTCPeerConnection, RTCDataChannel, asyncio.Queue[str | bytes | None]]:
         pc = RTCPeerConnection(ice.configuration(self.stun))
         self.pc = pc
         inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
@@ -102,7 +131,16 @@ class WebRTCSubscriber:
                     await opened.wait()
             except TimeoutError:
                 raise ConnectionLost(f"channel not open after {self.open_timeout}s") from None
-            channel.send(json.dumps({"type": "subscribe", "after": after, "epoch": epoch}))
+        except BaseException:
+            await pc.close()
+            raise
+        return pc, channel, inbox
+
+    async def _stream(self, first: list[str]) -> AsyncIterator[Frame]:
+        pc, channel, inbox = await self._open()
+        try:
+            for text in first:
+                channel.send(text)
             while True:
                 raw = await inbox.get()
                 if raw is None:
@@ -119,31 +157,41 @@ class WebRTCSubscriber:
 
     async def _signal(self, sdp: str) -> str:
         async with httpx.AsyncClient(
-            timeout=self.open_timeout, headers=self.headers, verify=_tls_context()
+            timeout=self.open_timeout, headers=self.headers, verify=client_context()
         ) as http:
             try:
                 response = await http.post(self.url, json={"sdp": sdp, "type": "offer"})
             except httpx.TransportError as exc:
                 raise ConnectionLost(f"signalling failed: {exc!r}") from exc
         if response.status_code != 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            reason = body.get("error") if isinstance(body, dict) else None
-            detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
-            try:
-                raise from_status(response.status_code, reason, detail)
-            except ValueError:
-                raise ConnectionLost(f"signalling: HTTP {response.status_code}") from None
+            raise from_response(response)
         body = response.json()
         if not isinstance(body, dict) or body.get("type") != "answer":
             raise ConnectionLost("signalling: the server did not send an answer")
         return str(body["sdp"])
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Building a verifying SSLContext (loading the CA bundle) takes ~50 ms, more than the
-    # whole WebRTC setup on loopback: build it once per process, not per connection.
-    return ssl.create_default_context()
+class DataChannelLink:
+    """A :class:`~transports.publishing.FrameLink` over one data channel."""
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        channel: RTCDataChannel,
+        inbox: asyncio.Queue[str | bytes | None],
+    ) -> None:
+        self.pc, self.channel, self.inbox = pc, channel, inbox
+
+    async def send(self, text: str) -> None:
+        if self.channel.readyState != "open":
+            raise ConnectionLost("data channel closed")
+        self.channel.send(text)
+
+    async def recv(self) -> str | bytes:
+        raw = await self.inbox.get()
+        if raw is None:
+            raise ConnectionLost("data channel closed")
+        return raw
+
+    async def close(self) -> None:
+        await self.pc.close()

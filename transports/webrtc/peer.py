@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from transports import codec, strictjson
+from transports import closing, codec, inbound, strictjson
+from transports.admission import open_multi
+from transports.auth import ANONYMOUS, Principal
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
 from transports.params import parse_epoch
 from transports.server import ServerContext, answer_client_frame, pump
+from transports.streams import MultiSubscription
 from transports.webrtc import LABEL
 
 log = logging.getLogger("transports.webrtc")
@@ -49,12 +53,18 @@ class PeerOwner(Protocol):
     def peers(self) -> set[Peer]: ...
 
 
-# Reasons worth telling the client in a close frame before the peer goes away.
-TOLD = {"slow_consumer", "shutting_down", "send_timeout", "bad_param", "bad_message", "too_large"}
-
-
 class ChannelGone(Exception):
     """The data channel is no longer open."""
+
+
+def is_single_stream(text: str | bytes) -> bool:
+    """A first message ``{"type":"subscribe"}`` without ``"channel"`` opens the single stream;
+    anything else opens a multi-channel connection (``transports/inbound.py``)."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return True  # parse_subscribe reports it
+    return not (isinstance(obj, dict) and ("channel" in obj or obj.get("type") != "subscribe"))
 
 
 def parse_subscribe(text: str | bytes) -> tuple[int | None, str | None]:
@@ -80,10 +90,16 @@ class Peer:
     """Server side of one client's WebRTC connection (see the module docstring)."""
 
     def __init__(
-        self, transport: PeerOwner, pc: RTCPeerConnection, client: str, ip: str = "?"
+        self,
+        transport: PeerOwner,
+        pc: RTCPeerConnection,
+        client: str,
+        ip: str = "?",
+        principal: Principal = ANONYMOUS,
     ) -> None:
         self.transport = transport
         self.ip = ip
+        self.principal = principal
         self.subscribed = False  # pending until the client's subscribe message is accepted
         self.ctx = transport.ctx
         self.pc = pc
@@ -92,7 +108,7 @@ class Peer:
         self.task: asyncio.Task[Any] | None = None
         self._inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._stop_reason: str | None = None
-        self._sub: Subscription | None = None
+        self._sub: Subscription | MultiSubscription | None = None
         self._drained = asyncio.Event()  # set by the channel's "bufferedamountlow"
         pc.on("datachannel", self._on_channel)
         pc.on("connectionstatechange", self._on_state)
@@ -125,7 +141,7 @@ class Peer:
 
     async def run(self) -> None:
         cfg, stats = self.ctx.config, self.ctx.stats[self.transport.name]
-        sub: Subscription | None = None
+        sub: Subscription | MultiSubscription | None = None
         reason = "closed"
         opened = False
         tasks: list[asyncio.Task[Any]] = []
@@ -142,10 +158,16 @@ class Peer:
             try:
                 if len(first) > cfg.max_frame_bytes:
                     raise TransportError("too_large", f"{len(first)} bytes")
-                after, epoch = parse_subscribe(first)
-                sub = self._sub = self.ctx.feed.subscribe(after, epoch)
+                if is_single_stream(first):
+                    after, epoch = parse_subscribe(first)
+                    sub = self._sub = self.ctx.feed.subscribe(after, epoch)
+                else:  # a multi-channel connection: the first frame is its first request
+                    sub = self._sub = open_multi(self.ctx, self.principal)
+                    refused = await inbound.handle(self.ctx, sub, first)
+                    if refused is not None:
+                        raise TransportError(refused, "first channel message")
             except TransportError as error:
-                stats.rejected += 1
+                stats.refuse(error.reason)
                 log.warning("webrtc %s rejected %s: %s", self.client, error.reason, error.detail)
                 self._tell(error.reason)
                 reason = error.reason
@@ -172,7 +194,7 @@ class Peer:
                 raise exc
             else:
                 reason = finished.result()
-            if reason in TOLD:
+            if closing.told(reason):
                 self._tell(reason)
         finally:
             if sub is not None:
@@ -243,11 +265,19 @@ class Peer:
         """Later channel messages: only ``{"type":"ping"}`` is allowed (answered with pong)."""
         channel = self.channel
         assert channel is not None
+        bucket = self.ctx.frame_bucket()
         while True:
             raw = await self._inbox.get()
             if raw is None:
                 raise ChannelGone
-            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes)
+            if isinstance(self._sub, MultiSubscription):
+                if bucket is not None and not bucket.take():
+                    return "rate_limited"
+                refused = await inbound.handle(self.ctx, self._sub, raw)
+                if refused is not None:
+                    return refused
+                continue
+            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes, bucket)
             if pong is None:
                 return error or "bad_param"
             if channel.readyState == "open":

@@ -80,7 +80,7 @@ class WebRTCTransport(ServerTransport):
     async def offer(self, request: Request) -> Response:
         ctx = self.ctx
         try:
-            await ctx.admit(self.name, request)
+            principal = await ctx.admit(self.name, request)
             sdp = parse_offer(await read_body(request, ctx.config.max_frame_bytes))
             # The limits are checked with no await between the check and peers.add below,
             # so concurrent offers cannot all pass them.
@@ -94,7 +94,7 @@ class WebRTCTransport(ServerTransport):
             return error_response(error)
         client = f"{request.client.host}:{request.client.port}" if request.client else "?"
         pc = RTCPeerConnection(ice.configuration(ctx.config.webrtc_stun))
-        peer = Peer(self, pc, client, request.client.host if request.client else "?")
+        peer = Peer(self, pc, client, request.client.host if request.client else "?", principal)
         self.peers.add(peer)
         try:
             async with asyncio.timeout(SIGNALLING_TIMEOUT):

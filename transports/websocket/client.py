@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from transports import codec
-from transports.client import ConnectionLost
+from transports.channels import encode_token
+from transports.client import ConnectionLost, transient
 from transports.errors import KINDS, TransportError
-from transports.message import Control, Frame
+from transports.message import Control, Cursor, Frame
+from transports.publishing import FrameLink, FramePublisher
+from transports.tls import client_context
+
+transient(WebSocketException)
 
 
 class WebSocketSubscriber:
@@ -55,16 +60,47 @@ class WebSocketSubscriber:
         sep = "&" if "?" in self.url else "?"
         return self.url + (sep + urlencode(query) if query else "")
 
-    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+    def url_for_channels(self, cursors: Mapping[str, Cursor | None]) -> str:
+        """``?channel=A&channel=B&cursor=TOKEN`` (``channel=`` alone: no channel yet)."""
+        query = [("channel", n) for n in cursors] or [("channel", "")]
+        if any(c is not None for c in cursors.values()):
+            query.append(("cursor", encode_token(list(cursors.values()))))
+        sep = "&" if "?" in self.url else "?"
+        return self.url + sep + urlencode(query)
+
+    def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        return self._stream(self.url_for(after, epoch))
+
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        return self._stream(self.url_for_channels(cursors))
+
+    def publisher(self) -> FramePublisher:
+        """A :class:`~transports.publishing.FramePublisher` on its own connection."""
+        return FramePublisher(self.name, self._open_for_publish)
+
+    async def _open_for_publish(self) -> FrameLink:
+        ws = await connect(
+            self.url_for_channels({}),
+            ping_interval=None,
+            compression=None,
+            additional_headers=self.headers,
+            open_timeout=self.open_timeout,
+            ssl=client_context() if self.url.startswith("wss:") else None,
+        )
+        return WebSocketLink(ws)
+
+    async def _stream(self, url: str) -> AsyncIterator[Frame]:
         try:
             async with connect(
-                self.url_for(after, epoch),
+                url,
                 ping_interval=None,
                 close_timeout=2,
                 compression="deflate" if self.compression else None,
                 additional_headers=self.headers,
                 open_timeout=self.open_timeout,
                 max_size=self.max_size,
+                # wss: verified against the system's CAs or $TRANSPORT_LAB_CAFILE (tls.py).
+                ssl=client_context() if self.url.startswith("wss:") else None,
             ) as ws:
                 pong: asyncio.Future[float] | None = None
                 pinged_at = 0.0
@@ -109,3 +145,25 @@ def _documented(status: int, reason: str | None, detail: str) -> Exception:
         return from_status(status, reason, detail)
     except ValueError:
         return ConnectionLost(f"status {status}: {detail}")
+
+
+class WebSocketLink:
+    """A :class:`~transports.publishing.FrameLink` over one WebSocket connection."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, text: str) -> None:
+        try:
+            await self.ws.send(text)
+        except ConnectionClosed as exc:
+            raise ConnectionLost(f"closed: {exc}") from None
+
+    async def recv(self) -> str | bytes:
+        try:
+            return await self.ws.recv()
+        except ConnectionClosed as exc:
+            raise ConnectionLost(f"closed: {exc}") from None
+
+    async def close(self) -> None:
+        await self.ws.close()

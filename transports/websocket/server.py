@@ -1,10 +1,13 @@
-"""WebSocket endpoint ``GET /ws?after=SEQ&epoch=E``.
+"""WebSocket endpoint ``GET /ws?after=SEQ&epoch=E`` or ``GET /ws?channel=A&channel=B&cursor=T``.
 
 One text frame per feed frame (message or control). Heartbeats are RFC 6455 §5.5.2 ping /
 §5.5.3 pong: uvicorn sends pings at ``ws_ping_interval`` and closes a peer that does not
 answer within ``ws_ping_timeout``; clients may ping too (the Python client does, to detect a
 dead server). Browsers cannot send protocol pings, so the server also answers an
 application-level ``{"type":"ping"}`` with ``{"type":"pong"}``.
+
+With ``channel`` parameters the connection is multi-channel: frames name their channel and
+the client may subscribe, unsubscribe and publish with frames (:mod:`transports.inbound`).
 
 Errors are reported by accepting and then closing with ``4000 + HTTP status`` (see
 ``errors.py``): a close before accept would reach a browser only as an opaque 403.
@@ -20,16 +23,17 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports.errors import KINDS, TransportError
+from transports import closing, inbound
+from transports.admission import admit_stream
+from transports.errors import TransportError
 from transports.message import Frame
-from transports.params import check_known, parse_after, parse_epoch
 from transports.server import ServerTransport, answer_client_frame, pump
+from transports.streams import MultiSubscription
 
 log = logging.getLogger("transports.websocket")
-CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
-NORMAL_CLOSE = 1000
-GOING_AWAY = 1001  # RFC 6455 §7.4.1: server going down
-TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
+CLIENT_ERRORS = frozenset(
+    {"bad_message", "bad_param", "too_large", "rate_limited"}
+)  # logged, one line each
 
 
 class WebSocketTransport(ServerTransport):
@@ -54,13 +58,9 @@ class WebSocketTransport(ServerTransport):
     async def endpoint(self, ws: WebSocket) -> None:
         ctx, stats = self.ctx, self.ctx.stats[self.name]
         try:
-            check_known(ws.query_params, ())
-            after = parse_after(ws.query_params.get("after"))
-            epoch = parse_epoch(ws.query_params.get("epoch"))
-            await ctx.admit(self.name, ws)
-            sub = ctx.feed.subscribe(after, epoch)
+            admitted = await admit_stream(ctx, self.name, ws)
+            sub = admitted.open()
         except TransportError as error:
-            ctx.reject(self.name, ws, error)
             await ws.accept()
             await ws.close(error.kind.ws_code, error.reason)
             return
@@ -68,6 +68,7 @@ class WebSocketTransport(ServerTransport):
         stats.opened()
         lock = asyncio.Lock()
         reason = "closed"
+        bucket = ctx.frame_bucket()
 
         async def send(frame: Frame, text: str) -> None:
             async with lock, asyncio.timeout(ctx.config.send_timeout):
@@ -81,7 +82,15 @@ class WebSocketTransport(ServerTransport):
                 if msg["type"] == "websocket.disconnect":
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes)
+                if isinstance(sub, MultiSubscription):
+                    if bucket is not None and not bucket.take():
+                        return "rate_limited"
+                    # Replies travel through the stream, in order with its frames.
+                    error = await inbound.handle(ctx, sub, raw)
+                    if error is not None:
+                        return error
+                    continue
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
                 if pong is None:
                     return error or "bad_param"
                 async with lock:
@@ -118,14 +127,7 @@ class WebSocketTransport(ServerTransport):
     async def _close(self, ws: WebSocket, reason: str) -> None:
         if ws.client_state != WebSocketState.CONNECTED or reason in ("client_gone",):
             return
-        if reason == "shutting_down":
-            code = GOING_AWAY
-        elif reason == "too_large":
-            code = TOO_BIG
-        elif reason in KINDS:  # slow_consumer, bad_param, bad_message, ...: 4000 + status
-            code = KINDS[reason].ws_code
-        else:
-            code = NORMAL_CLOSE
+        code = closing.ws_code(reason)
         if reason in CLIENT_ERRORS:
             client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
             log.warning("ws %s closed %d %s: bad client frame", client, code, reason)

@@ -1,0 +1,168 @@
+"""The one way in: every transport's connection or request passes :func:`admit_stream`.
+
+It parses what the client asked for — the default channel at ``after``/``epoch`` (the
+single-stream contract), or named ``channel`` parameters with one cursor each from a cursor
+token (``cursor=`` or SSE's ``Last-Event-ID``) — then checks the Origin and runs the auth hook
+(:meth:`ServerContext.admit`), then the ``on_subscribe`` hook for each channel. A refusal is
+logged once and counted, here, and raised as the documented ``TransportError`` for the
+transport to render in its protocol (see :mod:`transports.closing`).
+
+:class:`Admitted` then opens the stream: the default feed's own subscription (unchanged
+single-stream path), or a :class:`~transports.streams.MultiSubscription`. Long polling opens
+nothing and reads :meth:`Admitted.read` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.requests import HTTPConnection
+
+from transports.auth import Principal
+from transports.channels import decode_token, encode_token
+from transports.errors import TransportError
+from transports.feed import Subscription
+from transports.hub import Channel
+from transports.message import Control, Cursor, Frame, Message
+from transports.params import check_known, parse_after, parse_epoch
+from transports.streams import MultiSubscription
+
+if TYPE_CHECKING:
+    from transports.server import ServerContext
+
+
+class Query(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def getlist(self, key: str) -> list[str]: ...
+    def __iter__(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class Admitted:
+    """What a client is allowed to have: its principal and channels with their cursors."""
+
+    ctx: ServerContext
+    transport: str
+    conn: HTTPConnection
+    principal: Principal
+    after: int | None = None  # single-stream cursor (default channel)
+    epoch: str | None = None
+    channels: list[tuple[Channel, Cursor | None]] | None = None  # None = single stream
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def multi(self) -> bool:
+        return self.channels is not None
+
+    def reject(self, error: TransportError) -> TransportError:
+        """Log and count a refusal found after admission (e.g. ``cursor_ahead``)."""
+        self.ctx.reject(self.transport, self.conn, error)
+        return error
+
+    def open(self) -> Subscription | MultiSubscription:
+        """Open the stream at the cursors; refusals are logged and counted, then raised."""
+        try:
+            if self.channels is None:
+                return self.ctx.feed.subscribe(self.after, self.epoch)
+            stream = open_multi(self.ctx, self.principal)
+            try:
+                for channel, cursor in self.channels:
+                    stream.add(channel, cursor)
+            except TransportError:
+                stream.close()
+                raise
+            return stream
+        except TransportError as error:
+            raise self.reject(error) from None
+
+    def read(self, limit: int) -> tuple[list[Frame], list[Cursor | None]]:
+        """Long polling: the frames after each cursor, and the cursors after them."""
+        assert self.channels is not None
+        frames: list[Frame] = []
+        cursors: list[Cursor | None] = []
+        for channel, cursor in self.channels:
+            feed = channel.feed
+            if cursor is None:  # live only: start at the newest seq
+                cursor = Cursor(feed.epoch, feed.last_seq)
+            batch = feed.read(cursor.seq, cursor.epoch, max(0, limit - len(frames)))
+            seq = cursor.seq if cursor.epoch in (None, feed.epoch) else 0
+            for frame in batch:
+                if isinstance(frame, Message):
+                    seq = frame.seq
+                    frames.append(frame)
+                else:
+                    if frame.type == "gap":
+                        seq = int(frame.get("first", 1)) - 1
+                    elif frame.type == "reset":
+                        seq = 0
+                    frames.append(Control(frame.type, {**frame.fields, "channel": channel.name}))
+            cursors.append(Cursor(feed.epoch, seq))
+        return frames, cursors
+
+
+def open_multi(ctx: ServerContext, principal: Principal) -> MultiSubscription:
+    return MultiSubscription(ctx.hub, principal, ctx.config.max_channels_per_connection)
+
+
+def token_of(cursors: Iterable[Cursor | None]) -> str:
+    return encode_token(list(cursors))
+
+
+async def admit_stream(
+    ctx: ServerContext,
+    transport: str,
+    conn: HTTPConnection,
+    query: Mapping[str, str] | None = None,
+    *,
+    allowed: Iterable[str] = (),
+    last_event_id: str | None = None,
+) -> Admitted:
+    """Parse the request's channels and cursors, admit the client, run ``on_subscribe``.
+
+    ``query`` defaults to the URL's query; ``last_event_id`` is SSE's header (it wins over
+    the cursor in the URL, which an EventSource keeps unchanged when it reconnects).
+    """
+    q: Any = conn.query_params if query is None else query
+    try:
+        # access_token: RFC 6750 §2.3, for browsers, whose WebSocket and EventSource cannot
+        # send an Authorization header; the auth hook decides what it means.
+        check_known(q, (*allowed, "channel", "cursor", "access_token"))
+        names = [n for n in _getlist(q, "channel") if n != ""]
+        if "channel" not in q:
+            if "cursor" in q:
+                raise TransportError("bad_param", "cursor= needs channel= parameters")
+            if last_event_id is not None and last_event_id.strip():
+                after = parse_after(last_event_id, "Last-Event-ID")
+            else:
+                after = parse_after(q.get("after"))
+            epoch = parse_epoch(q.get("epoch"))
+            principal = await ctx.admit(transport, conn)
+            return Admitted(ctx, transport, conn, principal, after, epoch)
+        if "after" in q or "epoch" in q:
+            raise TransportError("bad_param", "with channel= the cursors go in cursor=")
+        limit = ctx.config.max_channels_per_connection
+        if len(names) > limit:
+            raise TransportError("too_many_channels", f"{len(names)} > {limit} per connection")
+        if len(set(names)) != len(names):
+            raise TransportError("bad_channel", "a channel is named twice")
+        raw = last_event_id if last_event_id and last_event_id.strip() else q.get("cursor")
+        source = "Last-Event-ID" if raw is last_event_id else "cursor"
+        cursors = decode_token(raw, len(names), source) if raw else [None] * len(names)
+        principal = await ctx.admit(transport, conn)
+        channels = []
+        for name, cursor in zip(names, cursors, strict=True):
+            channels.append((await ctx.hub.admit(principal, name), cursor))
+        return Admitted(ctx, transport, conn, principal, channels=channels)
+    except TransportError as error:
+        ctx.reject(transport, conn, error)
+        raise
+
+
+def _getlist(q: Any, key: str) -> list[str]:
+    getlist = getattr(q, "getlist", None)
+    if getlist is not None:
+        return list(getlist(key))
+    value = q.get(key)
+    return [] if value is None else [value]

@@ -1,0 +1,258 @@
+"""The hub: named channels created on demand, each a :class:`~transports.feed.Feed` of its own.
+
+Centrifugo's model: every channel has its own gap-free ``seq``, its own ``epoch`` and its own
+bounded history, so a connection holds one cursor per channel and resumes each on its own.
+The hub adds what a single feed does not need:
+
+- **a bounded number of channels** (``ServerConfig.max_channels``): a channel is created by
+  the first subscribe or publish naming it; when the hub is full, the least recently used
+  channel with no subscriber is closed to make room (its next user sees a new epoch, i.e. a
+  ``reset``), and if every channel is in use the request is ``too_many_channels``;
+- **namespace options** (:class:`~transports.channels.NamespaceOptions`): history size,
+  durable history, presence, whether clients may publish, anonymous publishing, message size;
+- **client publishing** with an ack ``(channel, epoch, seq)`` and **idempotency**: a publish
+  carrying a client message id that the channel has already stored, for the same principal,
+  within the window (``idempotency_size`` ids per channel and ``idempotency_ttl`` seconds),
+  is not stored again; it gets the first attempt's ack;
+- **presence** (per namespace): who is subscribed, and ``join``/``leave`` frames to the
+  channel's other subscribers;
+- the **hooks** ``on_subscribe(principal, channel)`` and ``on_publish(principal, channel,
+  data)`` (see :class:`~transports.config.ServerConfig`): raise a ``TransportError`` to
+  refuse, return new data from ``on_publish`` to transform it.
+
+The default channel is the server's own feed: the hub wraps it, never replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from transports.auth import Principal
+from transports.channels import DEFAULT, NamespaceOptions, parse_channel
+from transports.config import ServerConfig
+from transports.errors import TransportError
+from transports.feed import Feed
+from transports.history import History, MemoryHistory, SqliteHistory
+from transports.message import Control
+from transports.strictjson import check as strict_check
+
+__all__ = ["Channel", "Hub", "Listener"]
+
+MAX_ID = 64  # characters of a client message id
+
+
+class Listener(Protocol):
+    """A connection that wants a channel's presence frames (a multi-channel stream)."""
+
+    def push(self, frame: Control) -> None: ...
+
+
+@dataclass(slots=True)
+class Channel:
+    name: str
+    namespace: str
+    options: NamespaceOptions
+    feed: Feed
+    members: dict[str, str] = field(default_factory=dict)  # client id -> principal id
+    listeners: set[Listener] = field(default_factory=set)
+    recent: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = field(
+        default_factory=OrderedDict
+    )
+    used: float = field(default_factory=time.monotonic)
+
+    @property
+    def idle(self) -> bool:
+        # The MQTT bridge's subscription does not count: it follows every channel.
+        return self.name != DEFAULT and not self.listeners
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "channel": self.name,
+            "epoch": self.feed.epoch,
+            "last_seq": self.feed.last_seq,
+            "first_seq": self.feed.history.first_seq,
+            "subscribers": len(self.listeners) if self.name != DEFAULT else self.feed.subscribers,
+            "presence": self.options.presence,
+        }
+        if self.options.presence:
+            out["members"] = [{"client": c, "user": u} for c, u in self.members.items()]
+        return out
+
+
+class Hub:
+    def __init__(self, default: Feed, config: ServerConfig) -> None:
+        self.config = config
+        self.namespaces = dict(config.namespaces)
+        self._channels: dict[str, Channel] = {
+            DEFAULT: Channel(DEFAULT, "", self.namespaces.get("", NamespaceOptions()), default)
+        }
+        self.evicted = 0
+        # Called with each new channel / each presence frame (the MQTT bridge uses both).
+        self.on_created: list[Callable[[Channel], None]] = []
+        self.on_presence: list[Callable[[Channel, Control], None]] = []
+
+    @property
+    def count(self) -> int:
+        return len(self._channels)
+
+    def all(self) -> list[Channel]:
+        return list(self._channels.values())
+
+    def find(self, name: str) -> Channel | None:
+        return self._channels.get(name)
+
+    def channel(self, raw: object) -> Channel:
+        """The channel named ``raw``, created if needed (``bad_channel``/``too_many_channels``)."""
+        name, namespace = parse_channel(raw)
+        existing = self._channels.get(name)
+        if existing is not None:
+            existing.used = time.monotonic()
+            return existing
+        options = self.namespaces.get(namespace)
+        if options is None:
+            raise TransportError("bad_channel", f"namespace {namespace!r} is not declared")
+        if self._channels[DEFAULT].feed.draining:
+            raise TransportError("shutting_down")
+        if len(self._channels) >= self.config.max_channels:
+            self._evict()
+        feed = Feed(self._history(name, options), self.config.queue_size)
+        channel = Channel(name, namespace, options, feed)
+        self._channels[name] = channel
+        for callback in self.on_created:
+            callback(channel)
+        return channel
+
+    def _history(self, name: str, options: NamespaceOptions) -> History:
+        if not options.durable:
+            return MemoryHistory(options.history, channel=name)
+        if not self.config.channels_dir:
+            raise TransportError("forbidden", "durable namespace but no channels_dir configured")
+        folder = Path(self.config.channels_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        # The grammar keeps names file-safe; ':' is legal on POSIX but not on every system.
+        return SqliteHistory(folder / f"{name.replace(':', '~')}.db", options.history, name)
+
+    def _evict(self) -> None:
+        idle = [c for c in self._channels.values() if c.idle]
+        if not idle:
+            raise TransportError(
+                "too_many_channels", f"the server holds {self.config.max_channels} channels"
+            )
+        victim = min(idle, key=lambda c: c.used)
+        del self._channels[victim.name]
+        victim.feed.close("closed")
+        self.evicted += 1
+
+    async def admit(self, principal: Principal, raw: object) -> Channel:
+        """A subscribe: the channel (created if needed), after the ``on_subscribe`` hook."""
+        channel = self.channel(raw)
+        hook = self.config.on_subscribe
+        if hook is not None:
+            await hook(principal, channel.name)
+        return channel
+
+    async def publish(
+        self, principal: Principal, raw: object, data: Any, msg_id: object = None
+    ) -> dict[str, Any]:
+        """A client publish; returns the ack frame or raises a documented error."""
+        if msg_id is not None and (
+            not isinstance(msg_id, str) or not 0 < len(msg_id) <= MAX_ID or not msg_id.isprintable()
+        ):
+            raise TransportError("bad_message", f"id must be 1-{MAX_ID} printable characters")
+        channel = self.channel(raw)
+        options = channel.options
+        if not options.publish:
+            raise TransportError("forbidden", f"namespace {channel.namespace!r} is subscribe-only")
+        if principal.anonymous and not options.anonymous_publish:
+            raise TransportError("unauthorized", "anonymous clients may not publish here")
+        key = (principal.id, msg_id) if msg_id is not None else None
+        if key is not None:
+            seen = self._seen(channel, key)
+            if seen is not None:
+                return seen
+        strict_check(data)
+        hook = self.config.on_publish
+        if hook is not None:
+            data = await hook(principal, channel.name, data)
+            strict_check(data)
+        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > options.max_message_bytes:
+            raise TransportError("too_large", f"data of {size} bytes > {options.max_message_bytes}")
+        message = channel.feed.publish(data, channel.namespace or channel.name)
+        ack: dict[str, Any] = {"type": "ack", "channel": channel.name}
+        ack.update(epoch=channel.feed.epoch, seq=message.seq)
+        if msg_id is not None:
+            ack["id"] = msg_id
+        if key is not None:
+            channel.recent[key] = (ack, time.monotonic())
+            while len(channel.recent) > self.config.idempotency_size:
+                channel.recent.popitem(last=False)
+        return ack
+
+    def _seen(self, channel: Channel, key: tuple[str, str]) -> dict[str, Any] | None:
+        now, ttl = time.monotonic(), self.config.idempotency_ttl
+        while channel.recent:  # oldest first: drop what left the time window
+            oldest = next(iter(channel.recent.values()))
+            if now - oldest[1] <= ttl:
+                break
+            channel.recent.popitem(last=False)
+        hit = channel.recent.get(key)
+        return hit[0] if hit is not None else None
+
+    # ---- presence ---------------------------------------------------------------------
+    def join(self, channel: Channel, client: str, user: str, listener: Listener) -> None:
+        """Add a subscriber; the channel's *other* subscribers hear its ``join``."""
+        if channel.options.presence:
+            channel.members[client] = user
+            self._tell(channel, "join", client, user)
+        channel.listeners.add(listener)
+
+    def leave(self, channel: Channel, client: str, listener: Listener) -> None:
+        """Remove a subscriber; the others hear its ``leave``."""
+        channel.listeners.discard(listener)
+        channel.used = time.monotonic()
+        user = channel.members.pop(client, None)
+        if channel.options.presence and user is not None:
+            self._tell(channel, "leave", client, user)
+
+    def _tell(self, channel: Channel, kind: str, client: str, user: str) -> None:
+        frame = Control(kind, {"channel": channel.name, "client": client, "user": user})
+        for listener in list(channel.listeners):
+            listener.push(frame)
+        for callback in self.on_presence:
+            callback(channel, frame)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "count": len(self._channels),
+            "max": self.config.max_channels,
+            "per_connection": self.config.max_channels_per_connection,
+            "evicted": self.evicted,
+            "namespaces": {
+                ns or "(none)": {
+                    "history": o.history,
+                    "durable": o.durable,
+                    "presence": o.presence,
+                    "publish": o.publish,
+                    "anonymous_publish": o.anonymous_publish,
+                    "max_message_bytes": o.max_message_bytes,
+                }
+                for ns, o in self.namespaces.items()
+            },
+        }
+
+    def close(self) -> None:
+        for channel in list(self._channels.values()):
+            if channel.name != DEFAULT:
+                channel.feed.close("shutting_down")
+
+    def drain(self) -> None:
+        for channel in self._channels.values():
+            if channel.name != DEFAULT:
+                channel.feed.drain("shutting_down")
