@@ -16,11 +16,13 @@ import typer
 from rich.console import Console
 
 from transports import channels_cli, tls_cli
+from transports.channels import NamespaceOptions
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
 from transports.demo import cli as demo_cli
 from transports.lab import cli as lab_cli
+from transports.lab.load import cli as load_cli
 from transports.ops import cli as ops_cli
 from transports.server import ALL
 
@@ -118,6 +120,20 @@ def serve(
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Declare a channel namespace NAME[:publish,presence,history=N,...] "
+            "(repeatable; docs/scale.md)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://HOST:PORT/DB: named channels in Redis, shared by every node "
+            "(docs/scale.md). Default: this process only."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
     log_format: Annotated[str, typer.Option(help="text | json (one object per line).")] = "text",
     traffic_log: Annotated[
@@ -165,6 +181,8 @@ def serve(
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
+            engine_url=engine,
+            namespaces=_namespaces(namespace),
             traffic_log=traffic_log or traffic_payload,
             traffic_payload=traffic_payload,
             metrics_port=metrics_port,
@@ -206,6 +224,15 @@ def serve(
             Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a graceful shutdown
+
+
+def _namespaces(specs: list[str] | None) -> dict[str, NamespaceOptions]:
+    """The default namespaces plus those declared with ``--namespace`` (ValueError if bad)."""
+    from transports.namespace_option import parse_namespace
+
+    out = dict(DEFAULTS.namespaces)
+    out.update(parse_namespace(spec) for spec in specs or ())
+    return out
 
 
 def _user_password(value: str) -> tuple[str, str]:
@@ -296,6 +323,7 @@ fault_cli.register(app)
 ops_cli.register(app)
 experiments_cli.register(app)
 channels_cli.register(app)
+load_cli.register(app)
 demo_cli.register(app)
 tls_cli.register(app)
 app.command()(lab_cli.compare)

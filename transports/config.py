@@ -102,6 +102,9 @@ class ServerConfig:
     idempotency_size: int = 1000  # client message ids remembered per channel...
     idempotency_ttl: float = 300.0  # ...for at most this many seconds
     channels_dir: str | None = None  # where durable namespaces keep one SQLite file/channel
+    # Scale-out (docs/scale.md): redis://HOST:PORT/DB puts the named channels in Redis, so
+    # several `serve` processes share them; None = this process only (memory/SQLite).
+    engine_url: str | None = None
     on_subscribe: SubscribeHook | None = None
     on_publish: PublishHook | None = None
     # TLS (https/wss on the same port), e.g. from `transport-lab certs` (see tls.py).

@@ -372,6 +372,11 @@ def create_app(
             c.stats[name] = TransportStats(hooks=c.ops.hooks(name))
             c.transports[name] = loaded[name]
             loaded[name].ctx = c
+        if config.engine_url:  # before the transports: the MQTT bridge elects through it
+            from transports.engine import open_engine
+
+            c.hub.engine = open_engine(config.engine_url)
+            await c.hub.engine.start(c.hub)
         for t in c.transports.values():
             await t.startup()
         c.ops.metrics.bind(c)
@@ -386,6 +391,8 @@ def create_app(
             c.hub.close()
             for t in reversed(list(c.transports.values())):
                 await t.shutdown()
+            if c.hub.engine is not None:
+                await c.hub.engine.close()
             await c.cancel_tasks()
             c.ops.limiter.flush()
             if metrics_server is not None:
@@ -402,6 +409,10 @@ def create_app(
         Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
     ]
     routes.extend(channel_routes(ctx, read_body))
+    if config.engine_url:
+        from transports.engine.routes import engine_routes
+
+        routes.extend(engine_routes(ctx))
     for t in loaded.values():
         routes.extend(t.routes())
     routes.extend(ops_routes(ctx, metrics_here=config.metrics_port is None))

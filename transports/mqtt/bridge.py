@@ -39,6 +39,7 @@ from paho.mqtt.properties import Properties
 from transports import codec
 from transports.auth import ANONYMOUS, Principal
 from transports.channels import DEFAULT
+from transports.engine.leader import LeaderGate
 from transports.errors import TransportError
 from transports.feed import Feed
 from transports.hub import Channel, Hub
@@ -101,6 +102,9 @@ class FeedBridge:
         self._room = asyncio.Event()  # set when a publish may go out (connected, window open)
         self._inflight = 0
         self._task: asyncio.Task[None] | None = None
+        # Several nodes on one engine and one broker: only the elected node publishes
+        # (transports/engine/leader.py); None = a single node, always publishing.
+        self.gate: LeaderGate | None = None
         # The broker's own figures ($SYS tree, Mosquitto), reported by /metrics: MQTT
         # clients connect to the broker, not to us.
         self.broker_sys: dict[str, float] = {}
@@ -139,8 +143,16 @@ class FeedBridge:
         self._room.set()
         self.publish_meta()
         if self.hub is not None and self._client is not None:
-            # A clean session: the inbound subscription is renewed on every connect.
-            self._client.subscribe(inbound_filter(self.prefix), qos=1)
+            # A clean session: the inbound subscription is renewed on every connect. In a
+            # cluster it is shared (MQTT 5 §4.8.2): the broker gives each publish to one node.
+            inbound = inbound_filter(self.prefix)
+            if self.gate is not None:
+                inbound = f"$share/{self.prefix}-bridges/{inbound}"
+            self._client.subscribe(inbound, qos=1)
+            self.publish_channel_meta()
+
+    def publish_channel_meta(self) -> None:
+        if self.hub is not None:
             for channel in self.hub.all():
                 if channel.name != DEFAULT:
                     self.publish_meta(channel.feed, channel.name)
@@ -201,7 +213,7 @@ class FeedBridge:
 
     # ---- publishing -----------------------------------------------------------------------
     def publish_meta(self, feed: Feed | None = None, channel: str = DEFAULT) -> None:
-        if self._client is None:
+        if self._client is None or (self.gate is not None and not self.gate.leader):
             return
         feed = feed or self.feed
         # Encoded like every other frame, so it reads exactly like the hello /ws sends first.
@@ -295,6 +307,9 @@ class FeedBridge:
             self._client.publish(reply_to, text, qos=1, properties=out)
 
     async def _run(self, feed: Feed) -> None:
+        if self.gate is not None:  # a cluster: publish only while this node is elected
+            await self.gate.run(feed, self.window, self.queue_size, self._publish)
+            return
         after = feed.last_seq
         while True:
             sub = feed.subscribe(after, feed.epoch, queue_size=self.queue_size)

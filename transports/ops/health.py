@@ -4,6 +4,8 @@
 
 - ``feed``: accepting subscriptions (not draining for shutdown);
 - ``history``: the store answers a read of its newest message (SQLite runs a query);
+- ``engine`` (with ``--engine``): the Redis fan-out subscription is live and Redis answers
+  a PING within 1 s (``docs/scale.md``);
 - ``broker`` (when MQTT is served): the bridge holds a connection to the broker *and* a
   fresh TCP connection to the broker's listener succeeds within ``PROBE_TIMEOUT``.
 
@@ -62,6 +64,11 @@ async def readiness(ctx: ServerContext) -> dict[str, dict[str, Any]]:
     mqtt = ctx.transports.get("mqtt")
     if mqtt is not None:
         checks["broker"] = await _broker(mqtt)
+    from transports.engine.routes import engine_check
+
+    engine = await engine_check(ctx)
+    if engine is not None:  # serve --engine redis://...: Redis answers, fan-out subscribed
+        checks["engine"] = engine
     return checks
 
 
