@@ -20,8 +20,9 @@ import os
 
 import pandas as pd
 import matplotlib.pyplot as plt
-from transports.lab import histogram, report, results
+from transports.lab import histogram, plots, report, results
 from transports.lab.scenario import Scenario, run_cell
+from transports.palette import color, conditions
 QUICK = os.environ.get("TRANSPORT_LAB_QUICK") == "1"
 env = results.environment()
 print(json.dumps({k: env[k] for k in ("python", "cpu_model", "cpu_count", "kernel", "git_sha")}, indent=1))
@@ -88,13 +89,21 @@ summary = report.summarize(lat)
 summary[["transport", "repeats", "p50_ms", "p99_ms", "p99_min_ms", "p99_max_ms", "p99_9_ms",
          "max_ms", "lost", "valid", "cpu_ms_per_1000"]].round(2)"""),
         new_code_cell("""\
-fig, ax = plt.subplots(figsize=(7, 4))
-for _, r in lat.groupby("transport").head(1).iterrows():
-    pts = histogram.cdf_points(histogram.decode(r["histogram"]))
-    ax.plot([p[1] for p in pts], [p[0] for p in pts], label=r["transport"])
-ax.set_xscale("log"); ax.set_xlabel("latency (ms, log)"); ax.set_ylabel("percentile")
-ax.set_title("Latency distribution, first repeat"); ax.legend(); ax.grid(alpha=0.3)
+fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+for _, r in lat.groupby("transport", sort=False).head(1).iterrows():
+    plots.distribution(ax, histogram.cdf_points(histogram.decode(r["histogram"])), r["transport"],
+                       r["transport"], valid=bool(r["valid"]))
+plots.percentile_axis(ax); plots.ms_axis(ax, "y"); ax.grid(alpha=0.3, which="both"); ax.legend(loc="lower right")
+plots.subtitle(fig, "Latency distribution per transport (first repeat)",
+               conditions(clients=4, rate="200 msg/s", payload="256 B", measured=f"{sc.duration_s:g} s"))
 plt.show()"""),
+        new_markdown_cell("""Read the plot from left to right: the median (50 %) is where most messages are, every
+step to the right is one more "nine" — 90 %, 99 %, 99.9 % — drawn as wide as the first, so the
+tail is as visible as the typical case. A flat line is a transport whose slow messages are not
+much slower than its typical ones; a line that climbs at the right is one whose worst messages
+wait (a poll round trip, a batch, a scheduler hiccup). A run marked *invalid* lost messages or
+its publisher fell behind: its line is drawn thin and pale, and its numbers are not the
+transport's."""),
         new_markdown_cell("""Where each process ran (`server_cpu`, `client_cpus`) is part of every row —
 on a 2-core machine it moves the tail more than the protocol does (see 01-latency)."""),
         new_code_cell(
@@ -122,18 +131,33 @@ DUR = 1.0 if QUICK else 3.0
 def measure(cells, name, repeats=1, **kw):
     sc = Scenario(name=name, warmup_s=0.5, duration_s=DUR, repeats=repeats, **kw)
     return pd.DataFrame([run_cell(sc, c, r) for c in cells for r in range(repeats)])
-def cdf(ax, df, label_cols):
-    for _, r in df.iterrows():
-        pts = histogram.cdf_points(histogram.decode(r["histogram"]))
-        ax.plot([p[1] for p in pts], [p[0] for p in pts],
-                label=" ".join(str(r[c]) for c in label_cols))
-    ax.set_xscale("log"); ax.set_xlabel("latency (ms)"); ax.set_ylabel("percentile"); ax.grid(alpha=.3)"""
+def cdf(ax, df, label_cols, styles=None):
+    \"\"\"Latency distributions on HdrHistogram's percentile axis, one colour per transport.\"\"\"
+    for i, (_, r) in enumerate(df.iterrows()):
+        plots.distribution(ax, histogram.cdf_points(histogram.decode(r["histogram"])),
+                           " ".join(str(r[c]) for c in label_cols), r["transport"],
+                           style=(styles or ["-"])[i % len(styles or ["-"])], valid=bool(r["valid"]))
+    plots.percentile_axis(ax); plots.ms_axis(ax, "y"); ax.grid(alpha=.3, which="both")
+def mark(df):
+    \"\"\"The table with invalid runs flagged in a column of their own.\"\"\"
+    out = df.copy()
+    out.insert(0, "run", ["ok" if v else "INVALID" for v in out["valid"]])
+    return out"""
         ),
         new_markdown_cell("## Distributions per transport"),
         new_code_cell("""\
 per = measure([cell(t) for t in ALL5], "per-transport")
-fig, ax = plt.subplots(figsize=(7, 4)); cdf(ax, per, ["transport"]); ax.legend(); plt.show()
-per[["transport", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms", "count", "valid"]].round(2)"""),
+fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained"); cdf(ax, per, ["transport"]); ax.legend()
+plots.subtitle(fig, "Latency distribution per transport",
+               conditions(clients=4, rate="200 msg/s", payload="256 B", measured=f"{DUR:g} s"))
+plt.show()
+mark(per[["transport", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms", "count", "valid"]].round(2))"""),
+        new_markdown_cell("""On loopback the five medians are within a millisecond or two of each other: the
+protocol's framing costs microseconds, and what separates the transports is how they wait.
+Long polling pays a request round trip whenever a message arrives while no request is held;
+MQTT adds a second hop (server → broker → client); WebRTC adds SCTP and DTLS in user space
+(aiortc). The tails (99 %, 99.9 %) are where the machine shows: a garbage collection or a
+scheduler decision on 2 cores costs more than any protocol difference."""),
         new_markdown_cell("## Rate, payload size and number of clients (WebSocket and SSE)"),
         new_code_cell("""\
 rates = [100.0, 400.0] if QUICK else [100.0, 500.0, 1000.0]
@@ -142,14 +166,32 @@ clients = [2, 8] if QUICK else [2, 8, 32]
 by_rate = measure([cell(t, rate=r) for t in ("ws", "sse") for r in rates], "rate")
 by_size = measure([cell(t, size=s) for t in ("ws", "sse") for s in sizes], "size")
 by_clients = measure([cell(t, clients=c) for t in ("ws", "sse") for c in clients], "clients")
-fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
-for ax, df, col, title in ((axes[0], by_rate, "rate", "msg/s"), (axes[1], by_size, "payload_bytes", "bytes"),
-                           (axes[2], by_clients, "clients", "clients")):
-    for t, g in df.groupby("transport"):
-        ax.plot(g[col], g["p99_ms"], "o-", label=f"{t} p99"); ax.plot(g[col], g["p50_ms"], "x--", label=f"{t} p50")
-    ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel(title); ax.grid(alpha=.3)
-axes[0].set_ylabel("latency (ms)"); axes[0].legend(fontsize=8); plt.show()
-pd.concat([by_rate, by_size, by_clients])[["transport", "rate", "payload_bytes", "clients", "p50_ms", "p99_ms", "lag_p99_ms", "valid"]].round(2)"""),
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharey=True, layout="constrained")
+for ax, df, col, title, ticks in ((axes[0], by_rate, "rate", "messages / s", rates),
+                                  (axes[1], by_size, "payload_bytes", "payload bytes", sizes),
+                                  (axes[2], by_clients, "clients", "clients", clients)):
+    for t, g in df.groupby("transport", sort=False):
+        ax.plot(g[col], g["p99_ms"], "o-", color=color(t), label=f"{t} p99")
+        ax.plot(g[col], g["p50_ms"], "x--", color=color(t), label=f"{t} p50")
+        bad = g[~g["valid"]]
+        ax.plot(bad[col], bad["p99_ms"], "o", ms=14, mfc="none", mec="black", label=None)
+        for _, r in bad.iterrows():
+            ax.annotate("invalid run", (r[col], r["p99_ms"]), textcoords="offset points", xytext=(6, 8), fontsize=8)
+    plots.plain_log_axis(ax, "x", ticks); ax.set_xlabel(title); ax.grid(alpha=.3, which="both")
+plots.ms_axis(axes[0], "y"); axes[0].legend(fontsize=8)
+plots.subtitle(fig, "WebSocket and SSE latency vs rate, payload size and clients (one axis varied at a time)",
+               conditions(defaults="4 clients · 200 msg/s · 256 B", measured=f"{DUR:g} s per point") + " · circled: invalid run")
+plt.show()
+mark(pd.concat([by_rate, by_size, by_clients])[["transport", "rate", "payload_bytes", "clients", "p50_ms", "p99_ms", "lag_p99_ms", "lost", "valid"]].round(2))"""),
+        new_markdown_cell("""**Reading it.** Rate and the number of clients move the tail more than the median: at
+1000 messages/s with a handful of clients, each message is a separate write on every connection,
+and on 2 cores the server's event loop and the client processes compete for the same CPUs.
+Payload size matters once a message no longer fits one TCP segment and the client has to parse
+more JSON per message. A circled point is an **invalid run** — messages were lost or the
+publisher could not keep its schedule (`lag_p99_ms` high at the end): what it measures is the
+machine falling behind (the largest payloads, the most clients, or other work on a shared
+2-core machine), not the transport; the tables say `INVALID` in the `run` column. Re-run a
+notebook on a quiet machine before reading anything into those points."""),
         new_markdown_cell("""## Coordinated omission, shown
 
 The server's event loop is blocked for 300 ms in the middle of the run (a test hook). Measured
@@ -159,8 +201,18 @@ from the intended send time the stall reaches p99; measured from when the messag
 calm = measure([cell("ws")], "calm")
 stall = measure([cell("ws")], "stall", stall_ms=300)
 co = pd.concat([calm, stall])[["scenario", "p50_ms", "p99_ms", "service_p99_ms", "max_ms", "lag_max_ms", "valid"]]
-fig, ax = plt.subplots(figsize=(7, 4)); cdf(ax, pd.concat([calm, stall]), ["scenario"]); ax.legend(); plt.show()
+fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+cdf(ax, pd.concat([calm, stall]), ["transport", "scenario"], styles=["-", "--"]); ax.legend()
+plots.subtitle(fig, "Coordinated omission: a 300 ms stall, measured from the intended send time",
+               conditions(transport="WebSocket", clients=4, rate="200 msg/s", payload="256 B"))
+plt.show()
 co.round(2)"""),
+        new_markdown_cell("""The dashed line (the stalled run) leaves the solid one once the share of messages due
+during the stall is reached (300 ms of a 3 s run: about the slowest tenth) and climbs to about
+the stall's length: every message that was *due* during the 300 ms waited,
+and measuring from the intended send time keeps that waiting in the figures. `service_p99_ms`,
+measured from when each message actually left, hides most of it — exactly the omission a
+closed-loop benchmark makes."""),
         new_markdown_cell("""## What CPU placement does on this machine
 
 Same WebSocket run, three placements: server and clients on the same CPU, on different CPUs,
@@ -206,16 +258,39 @@ w[["transport", "payload_bytes", "setup_bytes", "per_msg_down", "per_msg_up", "p
    "framing_per_msg", "idle_bytes_per_hour", "layer"]].round(1)"""
         ),
         new_code_cell("""\
-fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
 first = w.groupby("transport", sort=False).head(1)
-axes[0].bar(first["transport"], first["setup_bytes"]); axes[0].set_title("Connection setup (bytes)")
+axes[0].bar(first["transport"], first["setup_bytes"], color=[color(t) for t in first["transport"]])
+axes[0].set_title("Connection setup (bytes, both ways)")
 for t, g in w.groupby("transport", sort=False):
-    axes[1].plot(g["payload_per_msg"], g["per_msg_down"] + g["per_msg_up"] - g["payload_per_msg"], "o-", label=t)
-axes[1].set_xscale("log"); axes[1].set_xlabel("JSON message bytes"); axes[1].set_ylabel("overhead bytes per message (both ways)")
-axes[1].axhline(586 - 256, color="grey", ls=":", label="aquil.io 2017: ~586 B/update")
-axes[1].legend(fontsize=8); axes[1].set_title("Framing + request overhead per message")
-axes[2].bar(first["transport"], first["idle_bytes_per_hour"] / 1000); axes[2].set_title("Idle heartbeat cost (KB/hour)")
-plt.tight_layout(); plt.show()"""),
+    axes[1].plot(g["payload_bytes"], g["per_msg_down"] + g["per_msg_up"] - g["payload_per_msg"], "o-", color=color(t), label=t)
+# aquil.io measured ~586 B per update including its payload; without the payload that is ~330 B.
+axes[1].axhline(586 - 256, color="black", ls=":", label="aquil.io 2017 (HTTP/1.1 long poll):\\n~586 B per update incl. ~256 B payload\\n= ~330 B of overhead")
+plots.plain_log_axis(axes[1], "x", sizes); plots.plain_log_axis(axes[1], "y")
+axes[1].set_xlabel("message size (bytes, nominal)"); axes[1].set_ylabel("overhead bytes per message (both ways, log)")
+axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0)); axes[1].set_title("Framing + request overhead per message")
+axes[2].bar(first["transport"], first["idle_bytes_per_hour"] / 1000, color=[color(t) for t in first["transport"]])
+plots.plain_log_axis(axes[2], "y"); axes[2].set_ylabel("KB per hour (log)")
+for x, v in enumerate(first["idle_bytes_per_hour"] / 1000):
+    axes[2].annotate(f"{v:,.1f}", (x, v), ha="center", va="bottom", fontsize=8)
+axes[2].set_title("Idle heartbeat cost at the default intervals")
+plots.subtitle(fig, "Bytes on the wire per connection: setup, per message, idle",
+               conditions(rate="200 msg/s", messages=N, payload="JSON", layer="TCP payload (webrtc: + UDP)"))
+plt.show()"""),
+        new_markdown_cell("""The idle costs span three orders of magnitude, hence the log axis: an MQTT keep-alive
+is a 2-byte PINGREQ and a 2-byte PINGRESP, a WebSocket ping/pong a few bytes more, while every
+expired long-poll hold is a whole HTTP request and response, and WebRTC keeps ICE consent
+checks (STUN, RFC 7675) and SCTP heartbeats running besides our channel ping.
+
+**Why notebook 03 gives WebRTC a different idle figure.** Here every transport is measured at its
+shipped defaults in one short window (heartbeats sped up 20×, except WebRTC, whose ICE and SCTP
+timers we do not control: it gets an unscaled window of at least 6 s) and scaled to an hour. 03's
+heartbeat table measures at each interval *h* over four intervals (≥ 12 s for WebRTC) and its last
+table *extrapolates* the bytes per heartbeat to the default interval. For four transports the two
+agree, because all their idle traffic is their heartbeat. For WebRTC a large part is not (consent
+checks, SCTP), so an extrapolation from our ping's rate and a measurement in a few seconds
+disagree: compare this figure with 03's measured row at h = 5 s (its default), not with the
+extrapolation, and expect tens of percent between runs of a few seconds."""),
         new_markdown_cell("""### Reading it against the specifications
 
 - **WebSocket** (RFC 6455 §5.2): a server→client frame has a 2-byte header, 4 bytes for payloads
@@ -244,11 +319,15 @@ for kind in ("json", "random"):
                      "payload_per_msg": b["payload_per_msg"], "cpu_ms_per_1000": r["server_cpu_s_per_1000"] * 1000,
                      "p99_ms": r["p99_ms"]})
 comp = pd.DataFrame(comp)
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
 labels = [f"{p}\\n{'deflate' if d else 'plain'}" for p, d in zip(comp["payload"], comp["deflate"], strict=True)]
-axes[0].bar(labels, comp["bytes_per_msg"]); axes[0].set_title("bytes per message on the wire")
-axes[1].bar(labels, comp["cpu_ms_per_1000"]); axes[1].set_title("server CPU ms per 1000 messages")
-plt.tight_layout(); plt.show()
+hatch = ["//" if d else "" for d in comp["deflate"]]
+for ax, col, title in ((axes[0], "bytes_per_msg", "bytes per message on the wire"),
+                       (axes[1], "cpu_ms_per_1000", "server CPU ms per 1000 messages")):
+    ax.bar(labels, comp[col], color=color("ws"), hatch=hatch, edgecolor="white"); ax.set_title(title)
+plots.subtitle(fig, "WebSocket permessage-deflate: bytes saved vs CPU spent (hatched: deflate on)",
+               conditions(payload="1024 B", rate="200 msg/s", clients=4))
+plt.show()
 comp.round(2)"""),
     ]
 

@@ -30,3 +30,11 @@ async def test_shorter_interval_costs_more_bytes() -> None:
     fast = await measure("sse", 0.25, window=1.0)
     slow = await measure("sse", 1.0, window=2.0)
     assert fast.idle_bytes_per_hour > 2 * slow.idle_bytes_per_hour
+
+
+def test_a_drop_before_the_fault_is_not_a_detection() -> None:
+    from transports.chaos.heartbeat import Beat
+
+    assert not Beat("ws", 0.5, 0.5, detect_s=-2.5, bound_s=2.5).within
+    assert Beat("ws", 0.5, 0.5, detect_s=1.5, bound_s=2.5).within
+    assert not Beat("ws", 0.5, 0.5, detect_s=None, bound_s=2.5).within

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from transports.auth import Authenticator, allow_anonymous
 from transports.config import ServerConfig
@@ -21,12 +24,21 @@ from transports.server import create_app
 from transports.web import dashboard_routes
 
 
+async def fault_lab_off(request: Request) -> Response:
+    """``GET /api/faults`` of a server without the fault lab (``serve --faults`` mounts the
+    real one in front of this): the page asks once at start and should not log a 404."""
+    return JSONResponse({"enabled": False, "transports": {}})
+
+
 def build_app(
     transports: Sequence[str], config: ServerConfig, auth: Authenticator = allow_anonymous
 ) -> Starlette:
     """The feed over ``transports`` plus the dashboard, with CORS for the allowed origins."""
     app = create_app(
-        transports=transports, config=config, auth=auth, extra_routes=dashboard_routes()
+        transports=transports,
+        config=config,
+        auth=auth,
+        extra_routes=[Route("/api/faults", fault_lab_off), *dashboard_routes()],
     )
     if config.allowed_origins:
         app.add_middleware(

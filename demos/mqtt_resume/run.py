@@ -1,6 +1,9 @@
 """MQTT resume, measured: lost and duplicated messages across network cuts and broker restarts.
 
-    /tmp/venv/bin/python demos/mqtt_resume/run.py [--messages 600] [--interval 0.005]
+    .venv/bin/python demos/mqtt_resume/run.py [--messages 600] [--interval 0.005] [--log FILE]
+
+(from the repository root, after ``./dev test`` or ``./dev serve`` created ``.venv``; needs
+Mosquitto for the Mosquitto rows). Takes about a minute.
 
 Each scenario starts its own broker and server on free loopback ports, publishes
 ``--messages`` messages at a steady pace, breaks something in the middle, and follows the
@@ -11,6 +14,9 @@ feed with the MQTT client (``backfill=False`` shows what the broker session alon
   reported in a gap (silent loss — must be 0); gap: reported missing;
 - dup@app: duplicates that reached ``follow()``; resent: repeats the broker re-sent that the
   client dropped by seq; resumed: reconnects that found their broker session.
+
+Log lines (the proxy's cuts, the brokers' own logging) go to ``--log FILE`` if given, and are
+otherwise silenced below ERROR, so the table is printed in one piece at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import shutil
+import sys
 from dataclasses import dataclass
 
 from transports.backoff import Backoff
@@ -134,13 +142,26 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=600)
     parser.add_argument("--interval", type=float, default=0.005)
+    parser.add_argument("--log", help="write log lines to this file (default: errors only)")
     args = parser.parse_args()
-    print(f"{args.messages} messages, one every {args.interval * 1000:g} ms, QoS 1")
+    # One handler on the root logger, before any library adds its own, so nothing is printed
+    # in the middle of the table.
+    logging.basicConfig(
+        level=logging.INFO if args.log else logging.ERROR,
+        filename=args.log,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    for name in ("amqtt", "transitions", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING if args.log else logging.CRITICAL)
+    rows = []
+    for i, s in enumerate(SCENARIOS, 1):
+        print(f"[{i}/{len(SCENARIOS)}] {s.name} …", file=sys.stderr, flush=True)
+        rows.append(await run(s, args.messages, args.interval))
+    print(f"\n{args.messages} messages, one every {args.interval * 1000:g} ms, QoS 1")
     widths = [36, 9, 4, 4, 7, 6, 7, 10]
-    for i, s in enumerate(SCENARIOS):
-        row = await run(s, args.messages, args.interval)
-        if i == 0:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print("  ".join(c.ljust(w) for c, w in zip(rows[0], widths, strict=True)))
+    for row in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row.values(), widths, strict=True)))
 
 

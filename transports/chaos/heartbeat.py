@@ -57,7 +57,7 @@ class Beat:
 
     @property
     def within(self) -> bool:
-        return self.detect_s is not None and self.detect_s <= self.bound_s
+        return self.detect_s is not None and 0 <= self.detect_s <= self.bound_s
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "within": self.within}
@@ -97,7 +97,12 @@ async def measure(name: str, heartbeat: float, *, window: float | None = None) -
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(beat.bound_s + 5.0):
                 await lost.wait()
-        if lost.is_set():
+        if lost.is_set() and found["t"] < t_fault:
+            # Heartbeats missed on a busy machine (or a server-side close) before any fault:
+            # not a detection; the idle bytes include a reconnect, so they are dropped too.
+            beat.error = f"dropped before the fault: {found['reason']}"[:120]
+            beat.idle_bytes_per_hour = float("nan")
+        elif lost.is_set():
             beat.detect_s = round(found["t"] - t_fault, 3)
             beat.reason = str(found["reason"])[:60]
     except Exception as exc:

@@ -49,9 +49,9 @@ def demo(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run a demo server; print the page's URL with a writer invite and an observer link."""
-    from transports.cli import _transports
     from transports.demo.app import NAMES, Demo
     from transports.demo.scripts import Settings
+    from transports.lab.cli import transport_names as _transports
     from transports.live import Server, uvicorn_config
 
     if name not in NAMES:

@@ -135,7 +135,17 @@ def execute(
     summary = report.summarize(latency, wire_df)
     summary.to_csv(out / "summary.csv", index=False)
     console.print(report.table(summary, f"Transport Lab — {scenario.name}"))
-    png = report.chart(summary, out / "compare.png", f"Transport Lab — {scenario.name}")
+    from transports.palette import conditions
+
+    cells = scenario.cells()
+    axes = {k: sorted({c[k] for c in cells}) for k in ("clients", "rate", "payload_bytes")}
+    cond = conditions(
+        clients="/".join(map(str, axes["clients"])),
+        rate="/".join(f"{r:g}" for r in axes["rate"]) + " msg/s",
+        payload="/".join(map(str, axes["payload_bytes"])) + " B",
+        measured=f"{scenario.duration_s:g} s × {scenario.repeats} repeats",
+    )
+    png = report.chart(summary, out / "compare.png", f"Transport Lab — {scenario.name}", cond)
     invalid = latency[~latency["valid"]]
     for _, row in invalid.iterrows():
         console.print(

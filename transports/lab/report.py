@@ -144,44 +144,80 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def chart(summary: Any, path: str | Path, title: str = "Transport Lab — compare") -> Path:
-    """Latency percentiles (spread as error bars) and bytes per message (payload vs framing)."""
+def chart(
+    summary: Any,
+    path: str | Path,
+    title: str = "Transport Lab — compare",
+    conditions: str = "",
+) -> Path:
+    """Latency (p50, p99 with its spread across repeats, p99.9) and bytes per message.
+
+    Latency is drawn as points on a log axis with plain millisecond ticks, not as bars: a bar
+    on a log axis starts at an arbitrary floor, so its length means nothing. Bytes are
+    stacked bars, one colour per transport: solid = our JSON message, hatched = framing,
+    light = client → server. An invalid run is drawn hollow and its label says so.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from transports.lab import plots
+    from transports.palette import SERIES, color
 
     names = list(summary["transport"])
-    x = range(len(names))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    width = 0.27
-    for k, (col, label) in enumerate((("p50_ms", "p50"), ("p99_ms", "p99"), ("p99_9_ms", "p99.9"))):
-        xs = [i + (k - 1) * width for i in x]
-        ax1.bar(xs, summary[col], width, label=label)
-    err_lo = summary["p99_ms"] - summary["p99_min_ms"]
-    err_hi = summary["p99_max_ms"] - summary["p99_ms"]
-    ax1.errorbar(list(x), summary["p99_ms"], yerr=[err_lo, err_hi], fmt="none", ecolor="black",
-                 capsize=4, label="p99 spread (repeats)")  # fmt: skip
-    ax1.set_xticks(list(x), names)
-    ax1.set_yscale("log")
-    ax1.set_ylabel("latency vs intended send time (ms, log)")
-    ax1.set_title("Latency")
-    ax1.legend(fontsize=8)
+    valid = list(summary["valid"]) if "valid" in summary.columns else [True] * len(names)
+    x = list(range(len(names)))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    markers = (("p50_ms", "o", "p50"), ("p99_ms", "s", "p99 (bar: min–max of repeats)"),
+               ("p99_9_ms", "^", "p99.9"))  # fmt: skip
+    for i, name in enumerate(names):
+        row = summary.iloc[i]
+        c = color(name)
+        ax1.plot([i, i], [row["p50_ms"], row["p99_9_ms"]], color=c, lw=1, alpha=0.5)
+        spread = [[row["p99_ms"] - row["p99_min_ms"]], [row["p99_max_ms"] - row["p99_ms"]]]
+        ax1.errorbar([i], [row["p99_ms"]], yerr=spread, fmt="none", ecolor=c, capsize=5, lw=1.5)
+        for col, marker, _ in markers:
+            ax1.plot([i], [row[col]], marker, ms=8, color=c,
+                     markerfacecolor=c if valid[i] else "white")  # fmt: skip
+    plots.ms_axis(ax1, "y", "latency vs intended send time (ms, log)")
+    lows = [v for v in summary["p50_ms"]] + [v for v in summary["p99_min_ms"]]
+    highs = [v for v in summary["p99_9_ms"]] + [v for v in summary["p99_max_ms"]]
+    ax1.set_ylim(plots.log_floor(lows), max(highs) * 2)
+    labels = [n if ok else f"{n}\n(invalid)" for n, ok in zip(names, valid, strict=True)]
+    ax1.set_xticks(x, labels)
+    for tick, ok in zip(ax1.get_xticklabels(), valid, strict=True):
+        tick.set_color("black" if ok else "#D55E00")
+    ax1.set_xlim(-0.6, len(names) - 0.4)
+    ax1.grid(axis="y", which="both", alpha=0.25)
+    ax1.set_title("Latency per message")
+    ax1.legend(
+        [Line2D([], [], ls="none", marker=m, color=SERIES[0]) for _, m, _ in markers],
+        [label for _, _, label in markers], fontsize=8, loc="upper left",
+    )  # fmt: skip
     if "per_msg_down" in summary.columns:
         payload = summary["per_msg_down"] - summary["framing_per_msg"]
-        ax2.bar(list(x), payload, label="payload (JSON message)", color="#4c72b0")
-        ax2.bar(list(x), summary["framing_per_msg"], bottom=payload, label="framing ↓",
-                color="#dd8452")  # fmt: skip
-        ax2.bar(list(x), summary["per_msg_up"], bottom=summary["per_msg_down"],
-                label="client → server", color="#999999")  # fmt: skip
-        ax2.set_xticks(list(x), names)
-        ax2.set_ylabel("payload bytes on the wire per message (TCP; UDP for webrtc)")
+        colors = [color(n) for n in names]
+        ax2.bar(x, payload, color=colors)
+        ax2.bar(x, summary["framing_per_msg"], bottom=payload, color=colors, alpha=0.55,
+                hatch="//", edgecolor="white")  # fmt: skip
+        ax2.bar(x, summary["per_msg_up"], bottom=summary["per_msg_down"], color=colors,
+                alpha=0.25)  # fmt: skip
+        ax2.set_xticks(x, names)
+        ax2.set_ylabel("bytes per message (TCP payload; webrtc: UDP)")
         ax2.set_title("Bytes on the wire per message")
-        ax2.legend(fontsize=8)
+        ax2.legend(
+            [Patch(color=SERIES[1]), Patch(facecolor=SERIES[2], hatch="//", edgecolor="white"),
+             Patch(color=SERIES[3])],
+            ["our JSON message", "framing, server → client", "client → server"],
+            fontsize=8, loc="upper left",
+        )  # fmt: skip
+        ax2.grid(axis="y", alpha=0.25)
     else:
         ax2.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
+    plots.subtitle(fig, title, conditions or "conditions not recorded")
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -161,7 +161,10 @@ function publisherControls(publisher, onChange) {
 
 async function main() {
   const info = await getJson("/api/info");
-  const faults = await getJson("/api/faults").catch(() => null);
+  // {"enabled": false} when the fault lab is off (no 404 in the console).
+  const faults = await getJson("/api/faults")
+    .then((f) => (f?.enabled === false ? null : f))
+    .catch(() => null);
   const publisher = { ...info.publisher };
   document.querySelector("#epoch").textContent = info.epoch.slice(0, 12);
   document.querySelector("#faultlab").textContent = faults ? "fault lab on: panels connect through fault proxies" : "fault lab off";
@@ -194,11 +197,26 @@ async function main() {
   restartControl(faults, panels);
   window.transportLab = { info, faults, panels, publisher };
 
-  setInterval(() => Object.values(panels).forEach((p) => p.render()), 250);
+  // The header's seq: the server's (polled each second) or, between polls, the newest seq a
+  // panel of the same epoch has received, so it never lags the panels.
+  let published = { epoch: info.epoch, seq: info.last_seq };
+  const showPublished = () => {
+    for (const p of Object.values(panels)) {
+      if (p.epoch === published.epoch && (p.lastSeq ?? 0) > published.seq) published.seq = p.lastSeq;
+    }
+    document.querySelector("#published").textContent = published.seq.toLocaleString("en");
+  };
+  setInterval(() => {
+    Object.values(panels).forEach((p) => p.render());
+    showPublished();
+  }, 250);
   setInterval(async () => {
     try {
       const stats = await getJson("/api/stats");
-      document.querySelector("#published").textContent = stats.last_seq.toLocaleString("en");
+      if (stats.epoch !== published.epoch || stats.last_seq > published.seq) {
+        published = { epoch: stats.epoch, seq: stats.last_seq };
+      }
+      showPublished();
       document.querySelector("#epoch").textContent = stats.epoch.slice(0, 12);
       for (const [name, p] of Object.entries(panels)) p.serverBytes = stats.transports[name] ?? null;
     } catch {}

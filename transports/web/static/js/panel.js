@@ -4,12 +4,20 @@
 // The same rules as the Python follow(): a message with seq <= the cursor is a duplicate and is
 // dropped; a seq jump is a gap (counted by how many seqs are missing); a `reset` control starts
 // a new epoch at seq 0; a `gap` control is the server saying history no longer reaches back.
+//
+// Latency is arrival − sent_at of *live* messages only. A message the server already had when
+// this connection asked for it (published while the page connected, or during an outage and
+// resumed from history) is "replayed": its arrival − sent_at is its age, not what the
+// transport took, so it is counted as replayed and kept out of p50/p99 and the chart — the
+// rule of `transport-lab follow` too. Where the server's hello says its last seq at connect
+// (WebSocket, SSE, WebRTC) that decides; otherwise (long polling, MQTT) a message sent before
+// the connection attempt began is replayed.
 
 import { LatencyChart, percentile } from "./chart.js";
 
 const WINDOW = 500; // latency samples kept for the rolling percentiles and the chart
 const RATE_SPAN = 5; // seconds over which the receive rate is averaged
-const EVENTS_SHOWN = 6;
+const EVENTS_KEPT = 200; // the event log scrolls; older entries than this are dropped
 
 export const LABELS = {
   ws: "WebSocket",
@@ -38,6 +46,10 @@ export class Panel {
     this.connects = 0;
     this.reconnects = 0;
     this.resets = 0; // epoch changes seen (a server restart without durable history)
+    this.replayed = 0; // messages that were history when they were asked for (see above)
+    this.attemptAt = Date.now(); // when the current connection attempt began
+    this.liveAfter = null; // the server's last seq when it accepted this connection (hello)
+    this.eventsDrawn = -1;
     this.state = "idle";
     this.latencies = [];
     this.arrivals = [];
@@ -53,6 +65,18 @@ export class Panel {
   /** The cursor a connector resumes from: {after, epoch}. */
   cursor() {
     return { after: this.lastSeq, epoch: this.epoch };
+  }
+
+  /** A connector calls this as it starts each connection attempt. */
+  attempt() {
+    this.attemptAt = Date.now();
+    this.liveAfter = null;
+  }
+
+  /** Was `obj` already in the server's history when this connection asked for it? */
+  isReplayed(obj) {
+    if (this.liveAfter !== null) return obj.seq <= this.liveAfter;
+    return typeof obj.sent_at === "number" && obj.sent_at * 1000 < this.attemptAt;
   }
 
   /** Start every panel at the same place so all five carry the same messages. */
@@ -86,7 +110,8 @@ export class Panel {
 
   log(text, kind = "") {
     this.events.unshift({ t: Date.now(), text, kind });
-    this.events.length = Math.min(this.events.length, 50);
+    this.events.length = Math.min(this.events.length, EVENTS_KEPT);
+    this.eventsVersion = (this.eventsVersion ?? 0) + 1;
   }
 
   /** One decoded frame (a message or a control object) from the connector. */
@@ -107,7 +132,9 @@ export class Panel {
     this.lastSeq = seq;
     this.received += 1;
     const now = Date.now();
-    if (typeof obj.sent_at === "number") {
+    if (this.isReplayed(obj)) {
+      this.replayed += 1;
+    } else if (typeof obj.sent_at === "number") {
       this.latencies.push(now - obj.sent_at * 1000);
       if (this.latencies.length > WINDOW) this.latencies.splice(0, this.latencies.length - WINDOW);
     }
@@ -119,6 +146,7 @@ export class Panel {
       case "hello":
         if (this.epoch === null) this.epoch = obj.epoch;
         if (this.lastSeq === null && Number.isInteger(obj.last_seq)) this.lastSeq = obj.last_seq;
+        if (Number.isInteger(obj.last_seq)) this.liveAfter = obj.last_seq;
         break;
       case "reset":
         this.log(`epoch changed ${String(obj.previous).slice(0, 8)} → ${String(obj.epoch).slice(0, 8)}: seq restarts`, "bad");
@@ -163,6 +191,7 @@ export class Panel {
       dups: String(this.dups),
       reconnects: String(this.reconnects),
       resets: String(this.resets),
+      replayed: String(this.replayed),
       p50: Number.isNaN(p50) ? "" : p50.toFixed(2),
       p99: Number.isNaN(p99) ? "" : p99.toFixed(2),
     });
@@ -175,13 +204,22 @@ export class Panel {
     this.$(".seq").textContent = this.lastSeq ?? "–";
     this.$(".gaps").textContent = this.missing ? `${this.gaps} (${this.missing} lost)` : String(this.gaps);
     this.$(".dups").textContent = String(this.dups);
+    this.$(".replayed").textContent = this.replayed.toLocaleString("en");
     this.$(".reconnects").textContent = String(this.reconnects);
     const b = this.serverBytes;
     this.$(".bytes").textContent = b
-      ? `${(b.bytes_out / 1024).toFixed(1)} kB · ${b.frames_out.toLocaleString("en")} frames · ${b.active} open`
+      ? `${bytes(b.bytes_out)} · ${b.frames_out.toLocaleString("en")} frames · ${b.active} ${b.active === 1 ? "connection" : "connections"} open`
       : "–";
+    this.renderEvents();
+    this.chart.draw(this.latencies);
+  }
+
+  /** Redraw the event log only when it changed, so a reader's scroll position is kept. */
+  renderEvents() {
+    if (this.eventsDrawn === (this.eventsVersion ?? 0)) return;
+    this.eventsDrawn = this.eventsVersion ?? 0;
     this.$(".events").replaceChildren(
-      ...this.events.slice(0, EVENTS_SHOWN).map((e) => {
+      ...this.events.map((e) => {
         const li = document.createElement("li");
         li.className = e.kind;
         const t = document.createElement("time");
@@ -190,8 +228,18 @@ export class Panel {
         return li;
       }),
     );
-    this.chart.draw(this.latencies);
   }
+}
+
+/** Bytes in decimal units: 950 B, 12.3 kB, 1.1 MB, 2.05 GB. */
+export function bytes(n) {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i += 1;
+  }
+  return i === 0 ? `${n} B` : `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0)} ${units[i]}`;
 }
 
 /** Mark a panel whose transport the server does not serve. */

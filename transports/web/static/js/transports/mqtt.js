@@ -48,6 +48,7 @@ export function connectMqtt(
   let held = null; // live messages held back while a backfill runs
   let overlap = -1; // seqs up to here came from the backfill: the broker may still bring them
   panel.setState("connecting");
+  panel.attempt();
   const client = mqtt.connect(toWs(url), {
     protocolVersion: 5,
     clean: false,
@@ -104,6 +105,7 @@ export function connectMqtt(
     else if (!(obj?.seq <= overlap)) panel.frame(obj);
   });
   client.on("close", () => panel.state === "open" && panel.setState("reconnecting", "connection closed"));
+  client.on("reconnect", () => panel.attempt());
   client.on("offline", () => panel.setState("reconnecting", "offline"));
   client.on("error", (err) => panel.log(`mqtt error: ${err.message}`, "bad"));
   return {

@@ -12,6 +12,8 @@ export function connectPoll(url, panel, { timeout = 10 } = {}) {
   async function loop() {
     panel.setState("connecting");
     while (!stopped) {
+      // A new attempt until a request is answered; then every request continues it.
+      if (panel.state !== "open") panel.attempt();
       const { after, epoch } = panel.cursor();
       ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(), (timeout + 5) * 1000);

@@ -31,6 +31,7 @@ export function connectSse(url, panel, { idleMs = () => Infinity } = {}) {
 
   function open() {
     retry = null;
+    panel.attempt();
     const { after, epoch } = panel.cursor();
     if (panel.state !== "reconnecting") panel.setState("connecting");
     const source = new EventSource(withQuery(url, { after, epoch }));

@@ -43,6 +43,7 @@ export function connectWebRtc(url, panel, { idleMs = 8000, openMs = 10000, chann
 
   async function open() {
     retry = null;
+    panel.attempt();
     if (panel.state !== "reconnecting") panel.setState("connecting");
     const peer = new RTCPeerConnection({ iceServers: [] });
     pc = peer;

@@ -27,6 +27,7 @@ export function connectWs(url, panel, { pingMs = 2000, idleMs = 6000 } = {}) {
 
   function open() {
     retry = null;
+    panel.attempt();
     const { after, epoch } = panel.cursor();
     if (panel.state !== "reconnecting") panel.setState("connecting");
     const sock = new WebSocket(withQuery(toWs(url), { after, epoch }));
