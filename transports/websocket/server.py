@@ -149,7 +149,7 @@ class WebSocketTransport(ServerTransport):
                 return False
             text, size = codec.wire(message)
             writer.write(text)
-            stats.sent(size)
+            stats.sent(size, frame=message)
             return True
 
         async def pump() -> str:
@@ -169,7 +169,7 @@ class WebSocketTransport(ServerTransport):
                             return sub.closed_reason
                     text, size = codec.wire(frame)
                     writer.write(text)
-                    stats.sent(size)
+                    stats.sent(size, frame=frame)
             except SubscriptionClosed as ended:
                 return ended.reason
 
