@@ -154,6 +154,7 @@ async def admit_stream(
         channels = []
         for name, cursor in zip(names, cursors, strict=True):
             channels.append((await ctx.hub.admit(principal, name), cursor))
+        ctx.ops.named_channels(names)
         return Admitted(ctx, transport, conn, principal, channels=channels)
     except TransportError as error:
         ctx.reject(transport, conn, error)
