@@ -96,34 +96,49 @@ ratios = pd.read_csv(out / "fanout_ratios.csv") if (out / "fanout_ratios.csv").e
 ratios.round(2)"""),
         new_markdown_cell("## 2. CPU per delivery, tail latency and memory per connection"),
         new_code_cell("""\
+# Transport Lab's own endpoints in their transport's colour; the peers in greys, each with its
+# own line style and marker, so no baseline can be mistaken for a transport.
+from transports.lab import plots
+from transports.palette import SERIES, color, conditions
+STYLE = {
+    "lab-ws": dict(color=color("ws"), linestyle="-", marker="o"),
+    "lab-sse": dict(color=color("sse"), linestyle="-", marker="o"),
+    "lab-poll": dict(color=color("poll"), linestyle="-", marker="o"),
+    "starlette-ws": dict(color=SERIES[0], linestyle="--", marker="s"),
+    "starlette-sse": dict(color=SERIES[1], linestyle="-.", marker="^"),
+    "websockets": dict(color=SERIES[2], linestyle=":", marker="D"),
+    "socketio": dict(color=SERIES[1], linestyle=(0, (6, 2, 1, 2, 1, 2)), marker="v"),
+}
 ok = rows[rows["valid"]]
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-ok.pivot(index="server", columns="clients", values="cpu_us_per_delivery").plot.barh(ax=axes[0])
-axes[0].set_xlabel("server CPU µs per delivery")
-for server, g in ok.groupby("server"):
-    axes[1].plot(g["clients"], g["p99_ms"], marker="o", label=server)
-axes[1].set_xscale("log")
-axes[1].set_yscale("log")
-axes[1].set_xlabel("clients")
-axes[1].set_ylabel("p99 latency (ms, open loop)")
-axes[1].legend(fontsize=7)
-ok.groupby("server")["rss_per_conn_kb"].median().sort_values().plot.barh(ax=axes[2])
-axes[2].set_xlabel("RSS per connection (KB)")
-for ax in (axes[0], axes[2]):
-    ax.set_ylabel("")
-fig.tight_layout()"""),
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
+for target, g in ok.groupby("target", sort=False):
+    g = g.sort_values("clients")
+    label = g["server"].iloc[0]
+    for ax, col in zip(axes, ["cpu_us_per_delivery", "p99_ms", "rss_per_conn_kb"]):
+        ax.plot(g["clients"], g[col], label=label, lw=2, ms=5, **STYLE.get(target, dict(color=SERIES[2])))
+ticks = sorted(ok["clients"].unique())
+for ax, ylabel in zip(axes, ["server CPU µs per delivery", "p99 latency (ms, open loop)", "RSS per connection (KB)"]):
+    plots.plain_log_axis(ax, "x", ticks)
+    ax.set_xlabel("clients")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+plots.ms_axis(axes[1], "y", "p99 latency (ms, open loop)")
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9)
+CONDITIONS = conditions(rate=f"{meta.get('rate', rows['rate'].iloc[0]):g} msg/s per client", clients="/".join(str(c) for c in ticks), payload="~256 B", pinning="server CPU 0, generator CPU 1")
+plots.subtitle(fig, "Fan-out: server CPU per delivery, tail latency and memory per connection (valid runs)", CONDITIONS)"""),
         new_markdown_cell("## 3. Max-rate search at 1000 clients"),
         new_code_cell("""\
 if not search.empty:
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for server, g in search.groupby("server"):
-        ax.plot(g["offered_per_s"], g["p99_ms"], marker="o", label=server)
-    ax.axhline(50, color="grey", linestyle=":", label="p99 bound 50 ms")
+    fig, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
+    for target, g in search.groupby("target", sort=False):
+        ax.plot(g["offered_per_s"], g["p99_ms"], label=g["server"].iloc[0], lw=2, ms=5, **STYLE.get(target, dict(color=SERIES[2])))
+    ax.axhline(50, color=SERIES[2], linestyle=":", lw=1, label="p99 bound 50 ms")
     ax.set_xlabel("offered deliveries per second")
-    ax.set_ylabel("p99 (ms)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    plots.ms_axis(ax, "y", "p99 (ms)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    plots.subtitle(fig, "Max-rate search: p99 as the offered rate rises", conditions(clients=1000, payload="~256 B", pinning="server CPU 0, generator CPU 1"))
     print(search.groupby("server").apply(lambda g: g.loc[g["passed"], "offered_per_s"].max(), include_groups=False).rename("max passing deliveries/s"))"""),
         new_markdown_cell("""## 4. Garbage-collection pauses and the goals
 
