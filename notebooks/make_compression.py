@@ -66,18 +66,31 @@ CPython's raw allocator, which tracemalloc traces)."""),
 table = pd.DataFrame(compression.measure(n=N, conns=CONNS))
 table"""),
         new_code_cell("""\
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+# Every encoder belongs to a transport: bars take the transport's colour, and the
+# compression variant is told apart by hatching (plain = no compression).
+import numpy as np
+from transports.lab import plots
+from transports.palette import SERIES, color, conditions
+HATCH = {"ws": "", "ws deflate": "///", "ws deflate, no context takeover": "...", "sse gzip": "///", "poll gzip": "///"}
 order = list(compression.KINDS)
+names = list(dict.fromkeys(table["encoder"]))
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")
+width = 0.8 / len(names)
 for ax, (col, label) in zip(axes, [("saved_pct", "bytes saved (%)"), ("cpu_us_per_msg", "CPU µs per message (log)"), ("mem_per_conn_kb", "memory per connection (KB)")]):
     pivot = table.pivot(index="kind", columns="encoder", values=col).loc[order]
-    pivot.plot.bar(ax=ax, rot=0, legend=False)
+    for i, name in enumerate(names):
+        ax.bar(np.arange(len(order)) + (i - (len(names) - 1) / 2) * width, pivot[name], width, label=name,
+               color=color(name.split()[0]), hatch=HATCH.get(name, ""), edgecolor="white", linewidth=0.5)
+    ax.set_xticks(range(len(order)), order)
     ax.set_title(label)
-    ax.set_xlabel("")
+    ax.axhline(0, color=SERIES[0], lw=0.8)
+    ax.grid(alpha=0.3, axis="y")
     if col == "cpu_us_per_msg":
         ax.set_yscale("log")
 handles, labels = axes[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=9)
-fig.tight_layout(rect=(0, 0.08, 1, 1))"""),
+fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=9)
+plots.subtitle(fig, "Compression per transport: bytes saved, CPU and memory per connection (hatched: compressed)",
+               conditions(messages=N, connections=CONNS, level=6, window="12 bits", mode="quick" if QUICK else "full"))"""),
         new_markdown_cell("""Reading the table:
 
 - **Context takeover is what makes small messages compress.** A 110-byte tick shares its
@@ -105,18 +118,21 @@ sweep = pd.DataFrame(compression.threshold_sweep(sizes, n=N))
 sweep["us_per_100_bytes_saved"] = (100 * sweep["cpu_us_per_msg"] / sweep["saved_bytes"]).round(2)
 sweep"""),
         new_code_cell("""\
-fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+LINE = {"ws deflate": "-", "ws deflate, no context takeover": "--"}
 for name, g in sweep.groupby("encoder"):
-    a.plot(g["raw_bytes"], g["saved_bytes"], marker="o", label=name)
-    b.plot(g["raw_bytes"], g["cpu_us_per_msg"], marker="o", label=name)
+    for ax, col in ((a, "saved_bytes"), (b, "cpu_us_per_msg")):
+        ax.plot(g["raw_bytes"], g[col], marker="o", label=name, color=color("ws"), linestyle=LINE.get(name, ":"), lw=2)
 for ax in (a, b):
-    ax.axvline(256, color="grey", linestyle=":", label="threshold 256 B")
-    ax.set_xscale("log")
+    ax.axvline(256, color=SERIES[2], linestyle=":", label="threshold 256 B")
+    plots.plain_log_axis(ax, "x", sizes)
     ax.set_xlabel("message size (bytes)")
+    ax.grid(alpha=0.3)
 a.set_ylabel("bytes saved per message")
 b.set_ylabel("CPU µs per message, per connection")
 a.legend(fontsize=8)
-fig.tight_layout()"""),
+plots.subtitle(fig, "WebSocket permessage-deflate: bytes saved and CPU by message size (dashed: no context takeover)",
+               conditions(messages=N, level=6, window="12 bits", mode="quick" if QUICK else "full"))"""),
         new_markdown_cell("""**The threshold chosen: 256 bytes** (`ws_compress_min_bytes = 256`, the default). Why there:
 
 - Below ~256 bytes a message fits in one TCP segment whether compressed or not, so the
