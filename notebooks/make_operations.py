@@ -128,7 +128,8 @@ def lag_quantile(transport, q=0.99):
     return pd.Series(out, dtype=float)
 
 
-COLORS = {"ws": "#0072B2", "sse": "#E69F00", "poll": "#009E73", "webrtc": "#CC79A7", "mqtt": "#D55E00"}
+from transports.lab import plots
+from transports.palette import SERIES, TRANSPORTS as COLORS, conditions
 fig, axes = plt.subplots(4, 1, figsize=(12, 11), sharex=True, constrained_layout=True)
 opened = series("transportlab_connections_open").drop(columns=["mqtt"], errors="ignore")
 if "transportlab_mqtt_broker_clients" in set(df.name):  # MQTT clients are the broker's: its $SYS count, minus the bridge
@@ -140,7 +141,10 @@ axes[0].set_ylabel("connections open")
 axes[0].legend(title="transport", loc="upper left", bbox_to_anchor=(1.01, 1))
 axes[0].set_ylim(-0.2, None)
 drops = df[(df.name == "transportlab_connections_closed_total") & df.reason.isin(["admin_disconnect", "slow_consumer"])]
-drops.pivot_table(index="t", columns="reason", values="value", aggfunc="sum").plot(ax=axes[1], drawstyle="steps-post")
+# Reasons are not transports: greys and line styles, never a transport's colour.
+REASON_STYLE = {"admin_disconnect": dict(color=SERIES[0], linestyle="-"), "slow_consumer": dict(color=SERIES[2], linestyle="--")}
+for reason, g in drops.pivot_table(index="t", columns="reason", values="value", aggfunc="sum").items():
+    axes[1].step(g.index, g.values, where="post", label=reason, linewidth=2, **REASON_STYLE.get(reason, dict(color=SERIES[1], linestyle=":")))
 axes[1].legend(title="reason", loc="upper left", bbox_to_anchor=(1.01, 1))
 axes[1].set_ylabel("disconnects (cumulative)")
 for name in NAMES:
@@ -151,18 +155,24 @@ axes[2].set_yscale("log")
 axes[2].set_ylabel("p99 lag, s (bucket bound)")
 axes[2].legend(loc="upper left", bbox_to_anchor=(1.01, 1))
 if "transportlab_mqtt_broker_up" in set(df.name):
-    series("transportlab_mqtt_broker_up", by=None).plot(ax=axes[3], drawstyle="steps-post", label="broker up (0/1)", linewidth=2.5, color="black")
+    series("transportlab_mqtt_broker_up", by=None).plot(ax=axes[3], drawstyle="steps-post", label="broker up (0/1)", linewidth=2.5, color=SERIES[0])
     series("transportlab_mqtt_inflight_messages", by=None).div(100).plot(ax=axes[3], drawstyle="steps-post", label="QoS 1 in flight / window (100)", color=COLORS["mqtt"])
     axes[3].legend(loc="upper left", bbox_to_anchor=(1.01, 1))
 axes[3].set_ylabel("MQTT bridge")
 axes[3].set_ylim(-0.05, 1.15)
 axes[3].set_xlabel("seconds since the first scrape")
+# Events are numbered above the top panel and spelled out in the subtitle, so their labels
+# never sit on the lines or on each other.
 for ax in axes:
     for t, label in scraper.marks:
-        ax.axvline(t, color="grey", linestyle=":", linewidth=1)
-for t, label in scraper.marks:
-    axes[0].annotate(label, (t, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=8, color="dimgrey")
-fig.suptitle("What an operator watches during a chaos run (scraped from /metrics every 0.25 s)")
+        ax.axvline(t, color=SERIES[2], linestyle=":", linewidth=1)
+for i, (t, label) in enumerate(scraper.marks, 1):
+    axes[0].annotate(str(i), (t, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3), textcoords="offset points",
+                     ha="center", va="bottom", fontsize=9, fontweight="bold", color=SERIES[1])
+events = "   ".join(f"{i} {label}" for i, (t, label) in enumerate(scraper.marks, 1))
+plots.subtitle(fig, "What an operator watches during a chaos run (scraped from /metrics every 0.25 s)",
+               conditions(clients=f"3 per transport ({', '.join(NAMES)})", rate="20 msg/s", payload="64 B", step=f"{STEP:g} s",
+                          mode="quick" if QUICK else "full") + "\\nevents: " + events)
 plt.show()"""
 
 
