@@ -31,7 +31,9 @@ from transports.lab import results
 from transports.lab.cluster import HAProxy, RedisServer
 from transports.lab.load.plan import Plan
 from transports.lab.load.run import run
+from transports.lab import plots
 from transports.live import LiveServer
+from transports.palette import LABELS, color, conditions
 
 QUICK = os.environ.get("TRANSPORT_LAB_QUICK") == "1"
 env = results.environment()
@@ -57,7 +59,13 @@ async def measure(urls, clients, transport="ws", rate=10.0, duration=None, **lab
     row = next(r for r in summary["rows"] if r["transport"] == transport)
     return {**labels, "transport": transport, "clients": clients, **{k: row[k] for k in (
         "deliveries_per_s", "p50_ms", "p99_ms", "duplicates", "gaps", "missing")},
-        "tool_lag_p99_ms": round(summary["tool_lag_p99_ms"], 1), "saturated": summary["tool_saturated"]}"""
+        "tool_lag_p99_ms": round(summary["tool_lag_p99_ms"], 1), "saturated": summary["tool_saturated"]}
+
+
+def conds(**extra):
+    \"\"\"The subtitle every figure below carries: the load's rate, payload and duration.\"\"\"
+    return conditions(**extra, rate="10 msg/s", payload=f"{Plan.__dataclass_fields__['payload_bytes'].default} B",
+                      measured=f"{4.0 if QUICK else 10.0:g} s per run", mode="quick" if QUICK else "full")"""
 
 
 def cells() -> list[object]:
@@ -94,15 +102,18 @@ one.stop()
 per_transport = pd.DataFrame(rows)
 per_transport"""),
         new_code_cell("""\
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
 for transport, group in per_transport.groupby("transport"):
-    axes[0].plot(group["clients"], group["deliveries_per_s"], marker="o", label=transport)
-    axes[1].plot(group["clients"], group["p99_ms"], marker="o", label=transport)
-axes[0].set_xlabel("clients"); axes[0].set_ylabel("deliveries / s"); axes[0].set_title("deliveries per second (one node)")
-axes[1].set_xlabel("clients"); axes[1].set_ylabel("p99 latency (ms)"); axes[1].set_title("p99 latency (one node)")
+    for ax, col in zip(axes, ["deliveries_per_s", "p99_ms"]):
+        ax.plot(group["clients"], group[col], marker="o", lw=2, label=LABELS[transport], color=color(transport))
+axes[0].set_ylabel("deliveries / s"); axes[0].set_title("deliveries per second (one node)")
+axes[1].set_title("p99 latency (one node)")
+plots.ms_axis(axes[1], "y", "p99 latency (ms)")
 for ax in axes:
-    ax.legend(); ax.grid(alpha=0.3)
-plt.tight_layout(); plt.show()"""),
+    plots.plain_log_axis(ax, "x", SIZES); ax.set_xlabel("clients"); ax.grid(alpha=0.3, which="both")
+axes[0].legend()
+plots.subtitle(fig, "One node, each transport alone", conds(clients="/".join(map(str, SIZES))))
+plt.show()"""),
         new_markdown_cell("""## 2. One node against two behind HAProxy
 
 Both layouts use the Redis engine and HAProxy in front (round robin, health checks on `/readyz`),
@@ -124,13 +135,15 @@ for count in (1, 2):
 layouts = pd.DataFrame(layout_rows)
 layouts"""),
         new_code_cell("""\
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
 labels = [f"{n} node{'s' if n > 1 else ''}" for n in layouts["nodes"]]
-axes[0].bar(labels, layouts["deliveries_per_s"]); axes[0].set_ylabel("deliveries / s")
-axes[0].set_title(f"{N} WebSocket clients behind HAProxy")
-axes[1].bar(labels, layouts["p99_ms"], color="tab:orange"); axes[1].set_ylabel("p99 latency (ms)")
-axes[1].set_title("p99 latency")
-plt.tight_layout(); plt.show()"""),
+# Both bars are WebSocket runs: the transport's colour, the node count told apart by hatching.
+for ax, col, ylabel in zip(axes, ["deliveries_per_s", "p99_ms"], ["deliveries / s", "p99 latency (ms)"]):
+    ax.bar(labels, layouts[col], color=color("ws"), hatch=["", "//"][: len(labels)], edgecolor="white")
+    ax.set_ylabel(ylabel); ax.grid(alpha=0.3, axis="y")
+axes[0].set_title("deliveries per second"); axes[1].set_title("p99 latency")
+plots.subtitle(fig, f"{N} WebSocket clients behind HAProxy: one node vs two (Redis engine)", conds(clients=N))
+plt.show()"""),
         new_markdown_cell("""## 3. What Redis adds
 
 The same load on one node, first with the embedded memory engine, then with Redis: a publish
@@ -152,9 +165,15 @@ engines = pd.DataFrame(engine_rows).set_index("engine")
 print(engines[["deliveries_per_s", "p50_ms", "p99_ms", "duplicates", "gaps", "missing", "tool_lag_p99_ms"]])
 added = engines.loc["redis", ["p50_ms", "p99_ms"]] - engines.loc["memory", ["p50_ms", "p99_ms"]]
 print("\\nRedis adds (ms):", added.round(2).to_dict())
-ax = engines[["p50_ms", "p99_ms"]].plot.bar(figsize=(6, 3.5), rot=0)
-ax.set_ylabel("ms"); ax.set_title(f"{M} WebSocket clients, one node: memory vs Redis")
-plt.tight_layout(); plt.show()"""),
+fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+# p50 solid, p99 hatched, both in WebSocket's colour; the engine is on the x axis.
+for i, (col, hatch) in enumerate([("p50_ms", ""), ("p99_ms", "//")]):
+    ax.bar([x + (i - 0.5) * 0.38 for x in range(len(engines))], engines[col], 0.38, label=col.replace("_ms", ""),
+           color=color("ws"), hatch=hatch, edgecolor="white")
+ax.set_xticks(range(len(engines)), engines.index)
+ax.set_ylabel("ms"); ax.grid(alpha=0.3, axis="y"); ax.legend()
+plots.subtitle(fig, f"{M} WebSocket clients, one node: memory engine vs Redis", conds(clients=M))
+plt.show()"""),
         new_code_cell("""\
 everything = pd.concat([per_transport, layouts, engines.reset_index()], ignore_index=True)
 problems = everything[(everything["duplicates"] > 0) | (everything["gaps"] > 0) | (everything["missing"] > 0)]

@@ -15,7 +15,7 @@ from tests.palette_check import foreign_colours, transport_colours
 from transports.palette import TRANSPORTS
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("0[0-3]-*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*-*.ipynb"))
 
 
 def test_dashboard_css_uses_the_palette() -> None:
@@ -74,3 +74,14 @@ def test_every_committed_notebook_figure_uses_the_palette(path: Path) -> None:
     assert figures, f"{path.name} has no figures"
     for i, png in enumerate(figures):
         assert foreign_colours(png) == [], f"{path.name} figure {i + 1}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_committed_notebook_figure_states_its_conditions(path: Path) -> None:
+    """A cell that draws a figure titles it with :func:`transports.lab.plots.subtitle`, which
+    carries the conditions (rate, clients, payload, machine) it was measured under."""
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        outputs = cell.get("outputs", []) if cell["cell_type"] == "code" else []
+        if any("image/png" in o.get("data", {}) for o in outputs):
+            assert "subtitle(" in "".join(cell["source"]), f"{path.name} cell {i} has no subtitle"
