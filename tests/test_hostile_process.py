@@ -67,3 +67,16 @@ def test_managed_mosquitto_dies_with_a_sigkilled_serve(tmp_path: Path) -> None:
         if still:  # do not leave it behind even when the test fails
             os.kill(pid, signal.SIGKILL)
         assert not still, "the managed broker outlived its SIGKILLed parent"
+
+
+def test_serve_prints_the_dashboard_url_with_the_admin_token(tmp_path: Path) -> None:
+    with serve(tmp_path, "--transports", "ws", "--rate", "0") as served:
+        url = f"{served.url}/#token={served.admin_token}"
+        deadline = time.monotonic() + 10 * UNIT
+        while url not in served.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert url in served.output()
+        headers = {**served.admin_headers, "content-type": "application/json"}
+        ok = httpx.post(served.url + "/api/publish", json={"data": 1}, headers=headers)
+        assert ok.status_code == 200
+        assert httpx.post(served.url + "/api/publish", json={"data": 1}).status_code == 401

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from transports import channels_cli
+from transports import channels_cli, tls_cli
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
@@ -88,6 +89,31 @@ def serve(
         list[str] | None,
         typer.Option(help="USER:PASSWORD the managed Mosquitto accepts, to publish (repeatable)."),
     ] = None,
+    max_connections: Annotated[
+        int, typer.Option(help="Open connections per transport.", min=1, max=10**7)
+    ] = DEFAULTS.max_connections,
+    max_connections_per_ip: Annotated[
+        int, typer.Option(help="Open connections per transport from one IP.", min=1, max=10**7)
+    ] = DEFAULTS.max_connections_per_ip,
+    client_frame_rate: Annotated[
+        float,
+        typer.Option(help="Frames/s a client may send (burst: 2 s worth).", min=0, max=10**6),
+    ] = DEFAULTS.client_frame_rate,
+    send_timeout: Annotated[
+        float, typer.Option(help="s a frozen reader may block writes.", min=0.1, max=3600)
+    ] = DEFAULTS.send_timeout,
+    header_timeout: Annotated[
+        float, typer.Option(help="s to send a request head (slowloris).", min=0.1, max=3600)
+    ] = DEFAULTS.header_timeout,
+    max_header_bytes: Annotated[
+        int, typer.Option(help="Largest request head.", min=1024, max=1024 * 1024)
+    ] = DEFAULTS.max_header_bytes,
+    tls: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve https/wss with DIR/cert.pem and DIR/key.pem (transport-lab certs)."
+        ),
+    ] = None,
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
@@ -114,24 +140,39 @@ def serve(
             broker=broker,
             allowed_origins=tuple(allow_origin or ()),
             allowed_hosts=tuple(allow_host or ()),
+            max_connections=max_connections,
+            max_connections_per_ip=max_connections_per_ip,
+            client_frame_rate=client_frame_rate,
+            client_frame_burst=max(1, round(client_frame_rate * 2)),
+            send_timeout=send_timeout,
+            header_timeout=header_timeout,
+            max_header_bytes=max_header_bytes,
             # Fixed here, so it stays valid across `--faults` server restarts.
             admin_token=admin_token or secrets.token_urlsafe(32),
             # ICE host candidates on loopback only (the local-lab default) cannot reach a browser
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
+            tls_certfile=str(tls / "cert.pem") if tls else None,
+            tls_keyfile=str(tls / "key.pem") if tls else None,
         )
     except ValueError as exc:
         fail(str(exc))
+    if tls is not None and not (tls / "cert.pem").exists():
+        fail(f"no {tls}/cert.pem: make it with `transport-lab certs {tls}`")
+    if tls is not None and faults:
+        fail("--tls with --faults is not supported (the fault lab's proxies speak http)")
     names = _transports(transports)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    scheme = "https" if tls else "http"
     console.print(
-        f"[bold]Transport Lab[/] on [cyan]http://{netloc}/[/] ({', '.join(names)}; {rate:g} msg/s)"
+        f"[bold]Transport Lab[/] on [cyan]{scheme}://{netloc}/[/] "
+        f"({', '.join(names)}; {rate:g} msg/s)"
     )
     # Like Jupyter: the dashboard takes the admin token from the URL fragment (never sent to
     # the server in a request line or logged), keeps it for the tab and drops it from the bar.
     console.print(
-        f"Dashboard (admin): http://{netloc}/#token={cfg.admin_token}",
+        f"Dashboard (admin): {scheme}://{netloc}/#token={cfg.admin_token}",
         highlight=False,
         soft_wrap=True,
     )
@@ -173,6 +214,10 @@ def follow(
         list[str] | None,
         typer.Option(help="Follow this channel (repeat for several; default: the feed)."),
     ] = None,
+    cafile: Annotated[
+        Path | None,
+        typer.Option(help="Trust this CA (e.g. certs/ca.pem) for https/wss; default: system CAs."),
+    ] = None,
 ) -> None:
     """Follow the feed over one transport; print messages and connection events.
 
@@ -187,6 +232,14 @@ def follow(
         fail(f"unknown transport {transport!r}; choose from {', '.join(CLIENTS)}")
     if not url.startswith(("http://", "https://")):
         fail(f"URL must start with http:// or https://, got {url!r}")
+    if cafile is not None:
+        import os
+
+        from transports.tls import CAFILE_ENV
+
+        if not cafile.exists():
+            fail(f"no CA file {cafile}")
+        os.environ[CAFILE_ENV] = str(cafile)  # every client's verifying context (tls.py)
     view = FollowView(json_lines=json_lines, quiet=quiet)
     # Ctrl-C ends the run; the summary is what the user wants to see then.
     with contextlib.suppress(KeyboardInterrupt):
@@ -222,6 +275,7 @@ async def _follow(
 fault_cli.register(app)
 experiments_cli.register(app)
 channels_cli.register(app)
+tls_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)
 

@@ -308,7 +308,7 @@ async def follow(
         await _maybe_await(sleep(delay))
 
 
-_REASONS = {"slow_consumer", "shutting_down", "too_many_connections"}
+_REASONS = {"slow_consumer", "shutting_down", "too_many_connections", "rate_limited"}
 
 
 def _control(

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from transports.client import Subscriber
+from transports.tls import client_context
 
 CLIENTS: dict[str, str] = {
     "ws": "transports.websocket.client:WebSocketSubscriber",
@@ -24,7 +25,7 @@ CLIENTS: dict[str, str] = {
 
 
 async def server_info(base_url: str, timeout: float = 10.0) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=timeout) as http:
+    async with httpx.AsyncClient(timeout=timeout, verify=client_context()) as http:
         response = await http.get(base_url.rstrip("/") + "/api/info")
         response.raise_for_status()
         info: dict[str, Any] = response.json()

@@ -46,6 +46,13 @@ class ServerConfig:
     max_headers: int = 100
     header_timeout: float = 10.0
     send_buffer_bytes: int = 32 * 1024
+    # Open connections per transport (ws, sse, poll, mqtt bridge), in all and per client IP
+    # (see limits.py); beyond: too_many_connections.
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 1000
+    # Frames a client may send (pings, bridged MQTT packets): a token bucket per connection.
+    client_frame_rate: float = 20.0
+    client_frame_burst: int = 40
     # Long polling
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
@@ -90,6 +97,9 @@ class ServerConfig:
     channels_dir: str | None = None  # where durable namespaces keep one SQLite file/channel
     on_subscribe: SubscribeHook | None = None
     on_publish: PublishHook | None = None
+    # TLS (https/wss on the same port), e.g. from `transport-lab certs` (see tls.py).
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
 
     def __post_init__(self) -> None:
         # Lists given by callers become tuples, so a frozen config cannot change under a
@@ -154,6 +164,15 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("max_channels_per_connection", _number(1, 1000), "must be in [1, 1000]"),
     ("idempotency_size", _number(0, 10**6), "must be in [0, 1000000]"),
     ("idempotency_ttl", _number(0, 86_400), "must be in [0, 86400] s"),
+    ("webrtc_max_pending_per_ip", _number(1, 100_000), "must be in [1, 100000]"),
+    ("max_header_bytes", _number(1024, 1024 * 1024), "must be in [1 KiB, 1 MiB]"),
+    ("max_headers", _number(1, 10_000), "must be in [1, 10000]"),
+    ("header_timeout", _positive, "must be > 0 s"),
+    ("send_buffer_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB] (0 = kernel's)"),
+    ("max_connections", _number(1, 10**7), "must be in [1, 10000000]"),
+    ("max_connections_per_ip", _number(1, 10**7), "must be in [1, 10000000]"),
+    ("client_frame_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
+    ("client_frame_burst", _number(1, 10**6), "must be in [1, 1000000]"),
 )
 
 DEFAULTS = ServerConfig()

@@ -47,6 +47,7 @@ _KINDS = [
     ErrorKind("head_too_large", 431, False, "request head larger or with more fields than allowed"),
     ErrorKind("bad_media_type", 415, False, "a write endpoint accepts application/json only"),
     ErrorKind("slow_consumer", 429, True, "the client's queue overflowed; resume from cursor"),
+    ErrorKind("rate_limited", 429, True, "the client sent frames faster than allowed"),
     ErrorKind("too_many_connections", 503, True, "connection limit reached"),
     ErrorKind("shutting_down", 503, True, "server is stopping; reconnect later"),
 ]

@@ -76,6 +76,8 @@ def uvicorn_config(
         # X-Forwarded-For from any loopback client would let it pick its address (and so
         # escape per-IP limits); behind a real proxy, enable it there explicitly.
         proxy_headers=False,
+        ssl_certfile=cfg.tls_certfile,
+        ssl_keyfile=cfg.tls_keyfile,
         **protocol_classes(cfg),
         **extra,
     )
@@ -125,11 +127,13 @@ class LiveServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.config.tls_certfile else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        scheme = "wss" if self.config.tls_certfile else "ws"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def admin_token(self) -> str:

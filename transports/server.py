@@ -38,6 +38,7 @@ from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
 from transports.hosts import HostCheck
 from transports.hub import Hub
+from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
 from transports.publisher import Ticker
 from transports.stats import TransportStats
@@ -134,6 +135,10 @@ class ServerContext:
             )
         raise TransportError("forbidden", f"{principal.id!r} has no admin role")
 
+    def frame_bucket(self) -> TokenBucket:
+        """A fresh per-connection meter for the frames a client sends (see limits.py)."""
+        return TokenBucket(self.config.client_frame_rate, self.config.client_frame_burst)
+
     def reject(self, transport: str, conn: HTTPConnection, error: TransportError) -> None:
         self.stats[transport].rejected += 1
         client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
@@ -186,13 +191,18 @@ async def pump(
     return sub.closed_reason or "closed"
 
 
-def answer_client_frame(raw: str | bytes, limit: int) -> tuple[str | None, str | None]:
+def answer_client_frame(
+    raw: str | bytes, limit: int, bucket: TokenBucket | None = None
+) -> tuple[str | None, str | None]:
     """Check one frame a client sent on a bidirectional transport (WebSocket, data channel).
 
     Clients may only send ``{"type":"ping","id":…}``. Returns ``(pong_text, None)`` for a
     ping, or ``(None, reason)`` with the documented error to close with: ``too_large``,
-    ``bad_message`` (not strict JSON, see ``strictjson``) or ``bad_param`` (not a ping).
+    ``bad_message`` (not strict JSON, see ``strictjson``), ``bad_param`` (not a ping) or
+    ``rate_limited`` (more frames than the connection's ``bucket`` allows).
     """
+    if bucket is not None and not bucket.take():
+        return None, "rate_limited"
     if len(raw) > limit:
         return None, "too_large"
     try:
@@ -380,5 +390,12 @@ def create_app(
     for t in loaded.values():
         routes.extend(t.routes())
     routes.extend(extra_routes)
-    middleware = [Middleware(HostCheck, allowed=config.allowed_hosts)]
+    middleware = [
+        Middleware(HostCheck, allowed=config.allowed_hosts),
+        Middleware(
+            ConnectionLimits,
+            max_connections=config.max_connections,
+            max_per_ip=config.max_connections_per_ip,
+        ),
+    ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

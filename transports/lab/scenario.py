@@ -118,6 +118,7 @@ def run_cell(
         queue_size=max(1024, int(rate * 5)),
         # Every measured client connects from 127.0.0.1: per-IP bounds would cap the cell.
         webrtc_max_pending_per_ip=max(10, clients),
+        max_connections_per_ip=max(1000, clients),
     )
     own = server is None
     live = server or LiveServer((transport,), config=cfg).start()

@@ -16,6 +16,7 @@ from transports.channels import encode_token
 from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
 from transports.publishing import HTTPPublisher
+from transports.tls import client_context
 
 
 class LongPollSubscriber:
@@ -47,7 +48,7 @@ class LongPollSubscriber:
         """Polls ``?channel=A&channel=B&cursor=TOKEN``; each answer's ``cursor`` is sent back
         with the next poll, so the server does the per-channel bookkeeping (docs/wire.md)."""
         client = self._client or httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0)
+            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0), verify=client_context()
         )
         token = encode_token(list(cursors.values()))
         first = True
@@ -77,7 +78,7 @@ class LongPollSubscriber:
 
     async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
         client = self._client or httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0)
+            timeout=httpx.Timeout(10.0, read=self.timeout + 10.0), verify=client_context()
         )
         first = True
         try:

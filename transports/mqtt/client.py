@@ -54,6 +54,7 @@ from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
 from transports.mqtt import channels
 from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
+from transports.tls import client_context
 
 log = logging.getLogger("transports.mqtt.client")
 
@@ -151,7 +152,7 @@ class MQTTSubscriber:
         client.on_disconnect = lambda c, u, flags, rc, p=None: put("disconnect", rc)
         client.on_connect_fail = lambda c, u: put("disconnect", "connection failed")
         client.on_log = lambda c, u, level, buf: put("pong") if "PINGRESP" in buf else None
-        http = httpx.AsyncClient(timeout=10.0)
+        http = httpx.AsyncClient(timeout=10.0, verify=client_context())
         self._info_hello = None
         started = False
         try:

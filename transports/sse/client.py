@@ -17,6 +17,7 @@ from transports.errors import from_response
 from transports.message import Control, Cursor, Frame
 from transports.publishing import HTTPPublisher
 from transports.sse.wire import Comment, SSEParser
+from transports.tls import client_context
 
 
 class SSESubscriber:
@@ -67,7 +68,7 @@ class SSESubscriber:
             **extra,
         }
         timeout = httpx.Timeout(self.connect_timeout, read=None)
-        client = self._client or httpx.AsyncClient(timeout=timeout)
+        client = self._client or httpx.AsyncClient(timeout=timeout, verify=client_context())
         try:
             async with client.stream(
                 "GET",

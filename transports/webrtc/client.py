@@ -18,9 +18,7 @@ The server sends ``{"type":"ping"}`` every few seconds; each is yielded as a ``C
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +30,7 @@ from transports.client import ConnectionLost
 from transports.errors import KINDS, TransportError, from_response
 from transports.message import Control, Cursor, Frame
 from transports.publishing import FrameLink, FramePublisher
+from transports.tls import client_context
 from transports.webrtc import LABEL, ice
 
 
@@ -158,7 +157,7 @@ class WebRTCSubscriber:
 
     async def _signal(self, sdp: str) -> str:
         async with httpx.AsyncClient(
-            timeout=self.open_timeout, headers=self.headers, verify=_tls_context()
+            timeout=self.open_timeout, headers=self.headers, verify=client_context()
         ) as http:
             try:
                 response = await http.post(self.url, json={"sdp": sdp, "type": "offer"})
@@ -170,13 +169,6 @@ class WebRTCSubscriber:
         if not isinstance(body, dict) or body.get("type") != "answer":
             raise ConnectionLost("signalling: the server did not send an answer")
         return str(body["sdp"])
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Building a verifying SSLContext (loading the CA bundle) takes ~50 ms, more than the
-    # whole WebRTC setup on loopback: build it once per process, not per connection.
-    return ssl.create_default_context()
 
 
 class DataChannelLink:

@@ -265,16 +265,19 @@ class Peer:
         """Later channel messages: only ``{"type":"ping"}`` is allowed (answered with pong)."""
         channel = self.channel
         assert channel is not None
+        bucket = self.ctx.frame_bucket()
         while True:
             raw = await self._inbox.get()
             if raw is None:
                 raise ChannelGone
             if isinstance(self._sub, MultiSubscription):
+                if not bucket.take():
+                    return "rate_limited"
                 refused = await inbound.handle(self.ctx, self._sub, raw)
                 if refused is not None:
                     return refused
                 continue
-            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes)
+            pong, error = answer_client_frame(raw, self.ctx.config.max_frame_bytes, bucket)
             if pong is None:
                 return error or "bad_param"
             if channel.readyState == "open":

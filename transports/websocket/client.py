@@ -23,6 +23,7 @@ from transports.client import ConnectionLost, transient
 from transports.errors import KINDS, TransportError
 from transports.message import Control, Cursor, Frame
 from transports.publishing import FrameLink, FramePublisher
+from transports.tls import client_context
 
 transient(WebSocketException)
 
@@ -97,6 +98,8 @@ class WebSocketSubscriber:
                 additional_headers=self.headers,
                 open_timeout=self.open_timeout,
                 max_size=self.max_size,
+                # wss: verified against the system's CAs or $TRANSPORT_LAB_CAFILE (tls.py).
+                ssl=client_context() if self.url.startswith("wss:") else None,
             ) as ws:
                 pong: asyncio.Future[float] | None = None
                 pinged_at = 0.0

@@ -31,7 +31,9 @@ from transports.server import ServerTransport, answer_client_frame, pump
 from transports.streams import MultiSubscription
 
 log = logging.getLogger("transports.websocket")
-CLIENT_ERRORS = frozenset({"bad_message", "bad_param", "too_large"})  # logged, one line each
+CLIENT_ERRORS = frozenset(
+    {"bad_message", "bad_param", "too_large", "rate_limited"}
+)  # logged, one line each
 
 
 class WebSocketTransport(ServerTransport):
@@ -66,6 +68,7 @@ class WebSocketTransport(ServerTransport):
         stats.opened()
         lock = asyncio.Lock()
         reason = "closed"
+        bucket = ctx.frame_bucket()
 
         async def send(frame: Frame, text: str) -> None:
             async with lock, asyncio.timeout(ctx.config.send_timeout):
@@ -80,12 +83,14 @@ class WebSocketTransport(ServerTransport):
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
                 if isinstance(sub, MultiSubscription):
+                    if not bucket.take():
+                        return "rate_limited"
                     # Replies travel through the stream, in order with its frames.
                     error = await inbound.handle(ctx, sub, raw)
                     if error is not None:
                         return error
                     continue
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes)
+                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
                 if pong is None:
                     return error or "bad_param"
                 async with lock:
