@@ -29,6 +29,7 @@ import httpx
 from transports.backoff import Backoff
 from transports.client import is_retryable, transient
 from transports.errors import TransportError, from_response, from_status
+from transports.tls import client_context
 
 transient(httpx.TransportError)
 
@@ -129,7 +130,9 @@ class HTTPPublisher:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.headers = headers or {}
-        self._http = httpx.AsyncClient(timeout=ACK_TIMEOUT, headers=self.headers)
+        self._http = httpx.AsyncClient(
+            timeout=ACK_TIMEOUT, headers=self.headers, verify=client_context()
+        )
 
     async def publish(self, channel: str, data: Any, id: str | None = None) -> dict[str, Any]:
         body = {"data": data, "id": id or new_id()}
@@ -146,7 +149,9 @@ class HTTPPublisher:
     async def drop(self) -> None:
         """Close the pooled connections (the next publish opens a new one)."""
         await self._http.aclose()
-        self._http = httpx.AsyncClient(timeout=ACK_TIMEOUT, headers=self.headers)
+        self._http = httpx.AsyncClient(
+            timeout=ACK_TIMEOUT, headers=self.headers, verify=client_context()
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -36,6 +36,7 @@ from transports.errors import TransportError, from_response
 from transports.message import Control, Cursor, Frame
 from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop
 from transports.publishing import ACK_TIMEOUT, answer, new_id, with_retries
+from transports.tls import client_context
 
 
 class MQTTSubscriber(Protocol):
@@ -133,7 +134,7 @@ async def stream_channels(
     topics = {f"{prefix}/{name}": name for name in cursors}
     metas = {meta_topic(prefix, name): name for name in cursors}
     conn = _Connection(sub, f"{sub.client_id}-{secrets.token_hex(3)}")
-    http = httpx.AsyncClient(timeout=10.0, headers=sub.headers)
+    http = httpx.AsyncClient(timeout=10.0, headers=sub.headers, verify=client_context())
     try:
         await sub._refresh(http)
         await conn.open([*topics, *metas])

@@ -271,7 +271,7 @@ class Peer:
             if raw is None:
                 raise ChannelGone
             if isinstance(self._sub, MultiSubscription):
-                if not bucket.take():
+                if bucket is not None and not bucket.take():
                     return "rate_limited"
                 refused = await inbound.handle(self.ctx, self._sub, raw)
                 if refused is not None:

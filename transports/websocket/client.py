@@ -85,6 +85,7 @@ class WebSocketSubscriber:
             compression=None,
             additional_headers=self.headers,
             open_timeout=self.open_timeout,
+            ssl=client_context() if self.url.startswith("wss:") else None,
         )
         return WebSocketLink(ws)
 

@@ -83,7 +83,7 @@ class WebSocketTransport(ServerTransport):
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
                 if isinstance(sub, MultiSubscription):
-                    if not bucket.take():
+                    if bucket is not None and not bucket.take():
                         return "rate_limited"
                     # Replies travel through the stream, in order with its frames.
                     error = await inbound.handle(ctx, sub, raw)
