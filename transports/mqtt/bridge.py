@@ -58,6 +58,17 @@ from transports.strictjson import loads as strict_loads
 log = logging.getLogger("transports.mqtt.bridge")
 
 
+def carried(channel: Channel) -> bool:
+    """Whether the broker carries ``channel``: only namespaces anonymous clients may read.
+
+    The broker lets anyone connect and read the feed topics (its ACL refuses their writes),
+    so a channel of a private namespace (``anonymous_subscribe=False``) is never published
+    there: talking to the broker directly must not bypass the rights that every other
+    transport enforces (``rights.py``). Such channels are served over WS/SSE/polling/WebRTC.
+    """
+    return channel.options.anonymous_subscribe
+
+
 class FeedBridge:
     def __init__(
         self,
@@ -132,7 +143,7 @@ class FeedBridge:
             # A clean session: the inbound subscription is renewed on every connect.
             self._client.subscribe(inbound_filter(self.prefix), qos=1)
             for channel in self.hub.all():
-                if channel.name != DEFAULT:
+                if channel.name != DEFAULT and carried(channel):
                     self.publish_meta(channel.feed, channel.name)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -218,6 +229,9 @@ class FeedBridge:
         self.stats.sent(len(text.encode()))
 
     def _follow_channel(self, channel: Channel) -> None:
+        if not carried(channel):
+            self.counters["private_channels"] = self.counters.get("private_channels", 0) + 1
+            return
         task = asyncio.ensure_future(self._run(channel.feed))
         task.set_name(f"mqtt-bridge-{channel.name}")
         self._channel_tasks.add(task)
@@ -228,7 +242,8 @@ class FeedBridge:
     def _presence(self, channel: Channel, frame: Control) -> None:
         """join/leave go to the channel's topic at QoS 0, outside the seq-ordered window."""
         if self._client is not None and self._connected.is_set():
-            topic = f"{self.prefix}/{channel.name}" if channel.name != DEFAULT else None
+            public = channel.name != DEFAULT and carried(channel)
+            topic = f"{self.prefix}/{channel.name}" if public else None
             if topic is not None:
                 self._client.publish(topic, codec.encode(frame), qos=0)
 
