@@ -58,3 +58,9 @@ def make_server() -> Iterator[Callable[..., LiveServer]]:
 @pytest.fixture
 def server(make_server: Callable[..., LiveServer]) -> LiveServer:
     return make_server()
+
+
+def require_cluster_parts() -> None:
+    """redis-server and haproxy (``./dev`` installs both) for the scale-out tests."""
+    require_executable("redis-server")
+    require_executable("haproxy")

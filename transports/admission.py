@@ -163,7 +163,10 @@ async def admit_stream(
     """
     q: Any = conn.query_params if query is None else query
     try:
-        check_known(q, (*allowed, "channel", "cursor", "ticket"))
+        # access_token: RFC 6750 §2.3, for browsers, whose WebSocket and EventSource cannot
+        # send an Authorization header; the auth hook decides what it means (the JWT hook
+        # ignores it: a single-use ticket is the URL-safe way, see tickets.py).
+        check_known(q, (*allowed, "channel", "cursor", "access_token", "ticket"))
         names = [n for n in _getlist(q, "channel") if n != ""]
         if "channel" not in q:
             if "cursor" in q:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,11 +16,15 @@ import typer
 from rich.console import Console
 
 from transports import auth_cli, channels_cli, tls_cli
+from transports.channels import NamespaceOptions
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
+from transports.demo import cli as demo_cli
 from transports.jwtauth import JWTSettings, read_key
 from transports.lab import cli as lab_cli
+from transports.lab.load import cli as load_cli
+from transports.ops import cli as ops_cli
 from transports.server import ALL
 
 app = typer.Typer(
@@ -130,7 +133,31 @@ def serve(
     faults: Annotated[
         bool, typer.Option(help="Fault proxy per transport, controlled at /api/faults.")
     ] = False,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Declare a channel namespace NAME[:publish,presence,history=N,...] "
+            "(repeatable; docs/scale.md)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://HOST:PORT/DB: named channels in Redis, shared by every node "
+            "(docs/scale.md). Default: this process only."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+    log_format: Annotated[str, typer.Option(help="text | json (one object per line).")] = "text",
+    traffic_log: Annotated[
+        bool, typer.Option(help="Log every message in and out (size, seq, channel, lag).")
+    ] = False,
+    traffic_payload: Annotated[
+        bool, typer.Option(help="Include payloads in the traffic log.")
+    ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this loopback port, without auth.")
+    ] = None,
 ) -> None:
     """Run the demo server: the feed over every transport, the dashboard at /."""
 
@@ -138,10 +165,11 @@ def serve(
 
     from transports.app import build_app
     from transports.live import Server, uvicorn_config
+    from transports.ops import logformat
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("--log-format must be text or json")
+    logformat.setup(log_format, log_level)
     try:
         cfg = ServerConfig(
             history_url=history,
@@ -167,6 +195,11 @@ def serve(
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
             jwt=_jwt_settings(auth, jwt_key, jwt_algorithm, jwt_audience),
+            engine_url=engine,
+            namespaces=_namespaces(namespace),
+            traffic_log=traffic_log or traffic_payload,
+            traffic_payload=traffic_payload,
+            metrics_port=metrics_port,
             tls_certfile=str(tls / "cert.pem") if tls else None,
             tls_keyfile=str(tls / "key.pem") if tls else None,
         )
@@ -187,6 +220,11 @@ def serve(
     # the server in a request line or logged), keeps it for the tab and drops it from the bar.
     console.print(
         f"Dashboard (admin): {scheme}://{netloc}/#token={cfg.admin_token}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Admin view: http://{netloc}/admin#token={cfg.admin_token}",
         highlight=False,
         soft_wrap=True,
     )
@@ -217,6 +255,15 @@ def _jwt_settings(
     except OSError as exc:
         raise ValueError(f"--jwt-key: {exc}") from None
     return JWTSettings(text, algorithm, audience)
+
+
+def _namespaces(specs: list[str] | None) -> dict[str, NamespaceOptions]:
+    """The default namespaces plus those declared with ``--namespace`` (ValueError if bad)."""
+    from transports.namespace_option import parse_namespace
+
+    out = dict(DEFAULTS.namespaces)
+    out.update(parse_namespace(spec) for spec in specs or ())
+    return out
 
 
 def _user_password(value: str) -> tuple[str, str]:
@@ -304,9 +351,12 @@ async def _follow(
 
 
 fault_cli.register(app)
+ops_cli.register(app)
 experiments_cli.register(app)
 channels_cli.register(app)
 auth_cli.register(app)
+load_cli.register(app)
+demo_cli.register(app)
 tls_cli.register(app)
 app.command()(lab_cli.compare)
 app.command()(lab_cli.bench)

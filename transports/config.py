@@ -84,6 +84,13 @@ class ServerConfig:
     webrtc_high_water: int = 1024 * 1024  # bufferedAmount above which the pump stops pulling
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()
+    # Operations (docs/operations.md): /metrics on its own loopback port instead of the
+    # admin-only /metrics route; the traffic log of every message in and out (payloads too
+    # only when traffic_payload is set).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    traffic_log: bool = False
+    traffic_payload: bool = False
     # Host names served besides the loopback names and the address a client connected to
     # (DNS-rebinding defence, see hosts.py); "*" allows any Host.
     allowed_hosts: tuple[str, ...] = ()
@@ -98,6 +105,9 @@ class ServerConfig:
     idempotency_size: int = 1000  # client message ids remembered per channel...
     idempotency_ttl: float = 300.0  # ...for at most this many seconds
     channels_dir: str | None = None  # where durable namespaces keep one SQLite file/channel
+    # Scale-out (docs/scale.md): redis://HOST:PORT/DB puts the named channels in Redis, so
+    # several `serve` processes share them; None = this process only (memory/SQLite).
+    engine_url: str | None = None
     on_subscribe: SubscribeHook | None = None
     on_publish: PublishHook | None = None
     # TLS (https/wss on the same port), e.g. from `transport-lab certs` (see tls.py).
@@ -167,6 +177,7 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("max_channels_per_connection", _number(1, 1000), "must be in [1, 1000]"),
     ("idempotency_size", _number(0, 10**6), "must be in [0, 1000000]"),
     ("idempotency_ttl", _number(0, 86_400), "must be in [0, 86400] s"),
+    ("metrics_port", _optional(_number(1, 65535)), "must be a TCP port or None"),
     ("webrtc_max_pending_per_ip", _number(1, 100_000), "must be in [1, 100000]"),
     ("max_header_bytes", _number(1024, 1024 * 1024), "must be in [1 KiB, 1 MiB]"),
     ("max_headers", _number(1, 10_000), "must be in [1, 10000]"),

@@ -53,6 +53,8 @@ _KINDS = [
     ErrorKind("rate_limited", 429, True, "the client sent frames faster than allowed"),
     ErrorKind("too_many_connections", 503, True, "connection limit reached"),
     ErrorKind("shutting_down", 503, True, "server is stopping; reconnect later"),
+    ErrorKind("not_ready", 503, True, "a backend the server needs is unreachable (see /readyz)"),
+    ErrorKind("admin_disconnect", 503, True, "an administrator closed this connection; reconnect"),
 ]
 KINDS: dict[str, ErrorKind] = {k.reason: k for k in _KINDS}
 

@@ -162,6 +162,8 @@ class Feed:
         # Replaced on every publish: long polls wait on "the next publish after now".
         self._published = asyncio.Event()
         self._closed = False
+        # Told of every new subscription (the server ties it to its connection record).
+        self.on_subscribe: Callable[[Subscription], None] | None = None
 
     @property
     def epoch(self) -> str:
@@ -238,6 +240,8 @@ class Feed:
         sub = Subscription(self, head, replay_next, self.last_seq, size, wakeup, on_close)
         self._subs.add(sub)
         self.stats.subscribed += 1
+        if self.on_subscribe is not None:
+            self.on_subscribe(sub)
         return sub
 
     def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:

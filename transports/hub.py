@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from transports import rights
 from transports.auth import Principal
@@ -42,6 +42,9 @@ from transports.feed import Feed
 from transports.history import History, MemoryHistory, SqliteHistory
 from transports.message import Control
 from transports.strictjson import check as strict_check
+
+if TYPE_CHECKING:
+    from transports.engine import Engine
 
 __all__ = ["Channel", "Hub", "Listener"]
 
@@ -97,6 +100,9 @@ class Hub:
         # Called with each new channel / each presence frame (the MQTT bridge uses both).
         self.on_created: list[Callable[[Channel], None]] = []
         self.on_presence: list[Callable[[Channel, Control], None]] = []
+        # Set by the server for `--engine redis://...`: seq, epoch, history, ids and fan-out
+        # of the named channels live there (transports/engine/); None = this process only.
+        self.engine: Engine | None = None
 
     @property
     def count(self) -> int:
@@ -125,11 +131,21 @@ class Hub:
         feed = Feed(self._history(name, options), self.config.queue_size)
         channel = Channel(name, namespace, options, feed)
         self._channels[name] = channel
-        for callback in self.on_created:
-            callback(channel)
+        if self.engine is None:  # with an engine: once it has loaded the channel (open)
+            self.created(channel)
         return channel
 
+    def created(self, channel: Channel) -> None:
+        """Tell followers (the MQTT bridge) about a new channel, or one whose feed was
+        replaced (the engine lost it and it has a new epoch)."""
+        for callback in self.on_created:
+            callback(channel)
+
     def _history(self, name: str, options: NamespaceOptions) -> History:
+        if self.engine is not None:
+            from transports.engine.mirror import MirrorHistory
+
+            return MirrorHistory(options.history, name)
         if not options.durable:
             return MemoryHistory(options.history, channel=name)
         if not self.config.channels_dir:
@@ -147,6 +163,8 @@ class Hub:
             )
         victim = min(idle, key=lambda c: c.used)
         del self._channels[victim.name]
+        if self.engine is not None:
+            self.engine.forget(victim)
         victim.feed.close("closed")
         self.evicted += 1
 
@@ -157,6 +175,8 @@ class Hub:
         hook = self.config.on_subscribe
         if hook is not None:
             await hook(principal, channel.name)
+        if self.engine is not None:
+            await self.engine.open(channel)  # current epoch, seq and history from the engine
         return channel
 
     async def publish(
@@ -175,7 +195,7 @@ class Hub:
             raise TransportError("unauthorized", "anonymous clients may not publish here")
         rights.require(principal, "publish", channel.name, options)
         key = (principal.id, msg_id) if msg_id is not None else None
-        if key is not None:
+        if key is not None and self.engine is None:
             seen = self._seen(channel, key)
             if seen is not None:
                 return seen
@@ -187,8 +207,15 @@ class Hub:
         size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
         if size > options.max_message_bytes:
             raise TransportError("too_large", f"data of {size} bytes > {options.max_message_bytes}")
-        message = channel.feed.publish(data, channel.namespace or channel.name)
         ack: dict[str, Any] = {"type": "ack", "channel": channel.name}
+        if self.engine is not None:  # the engine stamps, stores, dedupes by id and fans out
+            await self.engine.open(channel)  # this node mirrors what it publishes to
+            epoch, seq = await self.engine.publish(channel, principal, msg_id, data)
+            ack.update(epoch=epoch, seq=seq)
+            if msg_id is not None:
+                ack["id"] = msg_id
+            return ack
+        message = channel.feed.publish(data, channel.namespace or channel.name)
         ack.update(epoch=channel.feed.epoch, seq=message.seq)
         if msg_id is not None:
             ack["id"] = msg_id
@@ -214,6 +241,8 @@ class Hub:
         if channel.options.presence:
             channel.members[client] = user
             self._tell(channel, "join", client, user)
+            if self.engine is not None:
+                self.engine.joined(channel, client, user)
         channel.listeners.add(listener)
 
     def leave(self, channel: Channel, client: str, listener: Listener) -> None:
@@ -223,6 +252,8 @@ class Hub:
         user = channel.members.pop(client, None)
         if channel.options.presence and user is not None:
             self._tell(channel, "leave", client, user)
+            if self.engine is not None:
+                self.engine.left(channel, client, user)
 
     def _tell(self, channel: Channel, kind: str, client: str, user: str) -> None:
         frame = Control(kind, {"channel": channel.name, "client": client, "user": user})

@@ -41,6 +41,8 @@ from transports.hub import Hub
 from transports.jwtauth import jwt_authenticator
 from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
+from transports.ops.admin import ops_routes
+from transports.ops.hooks import Operations
 from transports.publisher import Ticker
 from transports.stats import TransportStats
 from transports.streams import MultiSubscription
@@ -75,6 +77,8 @@ class ServerContext:
         self.stats: dict[str, TransportStats] = {}
         self.ticker = Ticker(feed, config.rate, config.payload_bytes)
         self.transports: dict[str, ServerTransport] = {}
+        self.ops = Operations(traffic=config.traffic_log, traffic_payload=config.traffic_payload)
+        feed.on_subscribe = self.ops.subscribed
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -126,7 +130,9 @@ class ServerContext:
             )
             if origin != own and origin not in self.config.allowed_origins:
                 raise TransportError("bad_origin", f"Origin {origin[:100]!r} is not allowed")
-        return await self.auth(self.request_of(transport, conn))
+        principal = await self.auth(self.request_of(transport, conn))
+        self.ops.admitted(transport, conn, principal)
+        return principal
 
     async def require_admin(self, conn: HTTPConnection) -> Principal:
         """Admission for write/admin endpoints: Origin check, the auth hook (with the admin
@@ -145,9 +151,10 @@ class ServerContext:
         return TokenBucket(self.config.client_frame_rate, self.config.client_frame_burst)
 
     def reject(self, transport: str, conn: HTTPConnection, error: TransportError) -> None:
-        self.stats[transport].rejected += 1
-        client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
-        log.warning("%s %s rejected %s: %s", transport, client, error.reason, error.detail)
+        stats = self.stats.get(transport)
+        if stats is not None:
+            stats.refuse(error.reason)
+        self.ops.rejected(transport, conn, error)
 
 
 class ServerTransport:
@@ -192,7 +199,7 @@ async def pump(
     async for frame in sub:
         text, size = codec.wire(frame)
         await send(frame, text)
-        stats.sent(size)
+        stats.sent(size, 1, frame)
     return sub.closed_reason or "closed"
 
 
@@ -338,6 +345,8 @@ def create_app(
         except TransportError as error:
             return refused(request, error)
         message = ctx().feed.publish(obj["data"], topic)
+        client = f"{request.client.host}:{request.client.port}" if request.client else "?"
+        ctx().ops.published("http", message, client)
         return JSONResponse(message.to_dict())
 
     async def api_tickets(request: Request) -> Response:
@@ -378,11 +387,18 @@ def create_app(
         holder["ctx"] = c
         app.state.ctx = c
         for name in transports:
-            c.stats[name] = TransportStats()
+            c.stats[name] = TransportStats(hooks=c.ops.hooks(name))
             c.transports[name] = loaded[name]
             loaded[name].ctx = c
+        if config.engine_url:  # before the transports: the MQTT bridge elects through it
+            from transports.engine import open_engine
+
+            c.hub.engine = open_engine(config.engine_url)
+            await c.hub.engine.start(c.hub)
         for t in c.transports.values():
             await t.startup()
+        c.ops.metrics.bind(c)
+        metrics_server = c.ops.metrics.serve(config.metrics_host, config.metrics_port)
         c.ticker.start(c.spawn)
         log.info("serving epoch %s on %s", the_feed.epoch, ", ".join(transports))
         try:
@@ -393,7 +409,13 @@ def create_app(
             c.hub.close()
             for t in reversed(list(c.transports.values())):
                 await t.shutdown()
+            if c.hub.engine is not None:
+                await c.hub.engine.close()
             await c.cancel_tasks()
+            c.ops.limiter.flush()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
 
     # Transports are constructed before the app so their routes can be mounted; they get
     # their context at startup.
@@ -406,8 +428,13 @@ def create_app(
         Route("/api/tickets", api_tickets, methods=["POST"]),
     ]
     routes.extend(channel_routes(ctx, read_body))
+    if config.engine_url:
+        from transports.engine.routes import engine_routes
+
+        routes.extend(engine_routes(ctx))
     for t in loaded.values():
         routes.extend(t.routes())
+    routes.extend(ops_routes(ctx, metrics_here=config.metrics_port is None))
     routes.extend(extra_routes)
     middleware = [
         Middleware(HostCheck, allowed=config.allowed_hosts),

@@ -3,12 +3,27 @@
 ``bytes_out`` counts the encoded frames the server handed to the transport (application
 payload incl. our JSON, excluding protocol framing); wire-level bytes are measured by the lab's
 counting proxy, not here.
+
+These counters are also what ``/metrics`` reports (read at scrape time, so counting costs
+nothing extra). ``hooks``, when set by the server (:mod:`transports.ops.hooks`), is told of
+every connect, disconnect and delivery: per-connection logs, the lag histogram and the
+traffic log hang off this one seam rather than off every transport handler.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from transports.message import Frame
+
+
+class StatsHooks(Protocol):
+    def opened(self) -> None: ...
+    def ended(self, reason: str) -> None: ...
+    def sent(self, nbytes: int, frames: Sequence[Frame]) -> None: ...
+    def sent_one(self, nbytes: int, frame: Frame) -> None: ...
 
 
 @dataclass(slots=True)
@@ -19,18 +34,50 @@ class TransportStats:
     frames_out: int = 0
     bytes_out: int = 0
     closed: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # rejected, by reason
+    hooks: StatsHooks | None = field(default=None, repr=False, compare=False)
 
     def opened(self) -> None:
         self.active += 1
         self.accepted += 1
+        if self.hooks is not None:
+            self.hooks.opened()
 
     def ended(self, reason: str) -> None:
         self.active -= 1
         self.closed[reason] = self.closed.get(reason, 0) + 1
+        if self.hooks is not None:
+            self.hooks.ended(reason)
 
-    def sent(self, nbytes: int, frames: int = 1) -> None:
+    def refuse(self, reason: str) -> None:
+        self.rejected += 1
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def sent(self, nbytes: int, frames: int = 1, frame: Frame | None = None) -> None:
+        """Count ``frames`` frames of ``nbytes`` handed to the transport; ``frame`` is the
+        frame itself when one was sent (the hooks measure its lag and log it)."""
         self.frames_out += frames
         self.bytes_out += nbytes
+        if self.hooks is not None:
+            if frame is not None:
+                self.hooks.sent_one(nbytes, frame)
+            else:
+                self.hooks.sent(nbytes, ())
+
+    def sent_batch(self, nbytes: int, batch: Sequence[Frame]) -> None:
+        """Count one response carrying ``batch`` (long polling)."""
+        self.frames_out += len(batch)
+        self.bytes_out += nbytes
+        if self.hooks is not None:
+            self.hooks.sent(nbytes, batch)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "active": self.active,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "frames_out": self.frames_out,
+            "bytes_out": self.bytes_out,
+            "closed": dict(self.closed),
+            "refused": dict(self.refused),
+        }

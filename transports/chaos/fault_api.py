@@ -158,7 +158,10 @@ class FaultLab:
                 r = await http.post(
                     f"http://{self.host}:{self.port}/webrtc/offer",
                     content=body,
-                    headers={"content-type": "application/json"},
+                    # The client's credentials go with its offer: the peer's principal
+                    # is decided by the server's auth hook from the signalling request.
+                    headers={"content-type": "application/json"}
+                    | {k: v for k, v in headers.items() if k == "authorization"},
                 )
         except httpx.TransportError as exc:
             # The server is restarting (this request came on a connection the old one is

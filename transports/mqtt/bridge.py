@@ -39,6 +39,7 @@ from paho.mqtt.properties import Properties
 from transports import codec
 from transports.auth import ANONYMOUS, Principal
 from transports.channels import DEFAULT
+from transports.engine.leader import LeaderGate
 from transports.errors import TransportError
 from transports.feed import Feed
 from transports.hub import Channel, Hub
@@ -56,6 +57,12 @@ from transports.stats import TransportStats
 from transports.strictjson import loads as strict_loads
 
 log = logging.getLogger("transports.mqtt.bridge")
+
+SYS_TOPICS = (
+    "$SYS/broker/clients/connected",
+    "$SYS/broker/publish/messages/sent",
+    "$SYS/broker/messages/sent",
+)
 
 
 def carried(channel: Channel) -> bool:
@@ -106,6 +113,12 @@ class FeedBridge:
         self._room = asyncio.Event()  # set when a publish may go out (connected, window open)
         self._inflight = 0
         self._task: asyncio.Task[None] | None = None
+        # Several nodes on one engine and one broker: only the elected node publishes
+        # (transports/engine/leader.py); None = a single node, always publishing.
+        self.gate: LeaderGate | None = None
+        # The broker's own figures ($SYS tree, Mosquitto), reported by /metrics: MQTT
+        # clients connect to the broker, not to us.
+        self.broker_sys: dict[str, float] = {}
 
     # ---- paho thread → asyncio ------------------------------------------------------------
     def _on_connect(
@@ -113,6 +126,7 @@ class FeedBridge:
     ) -> None:
         if not rc.is_failure:
             assert self._loop is not None
+            client.subscribe([(topic, 0) for topic in SYS_TOPICS])
             self._loop.call_soon_threadsafe(self._connected_now)
 
     def _on_disconnect(
@@ -140,8 +154,16 @@ class FeedBridge:
         self._room.set()
         self.publish_meta()
         if self.hub is not None and self._client is not None:
-            # A clean session: the inbound subscription is renewed on every connect.
-            self._client.subscribe(inbound_filter(self.prefix), qos=1)
+            # A clean session: the inbound subscription is renewed on every connect. In a
+            # cluster it is shared (MQTT 5 §4.8.2): the broker gives each publish to one node.
+            inbound = inbound_filter(self.prefix)
+            if self.gate is not None:
+                inbound = f"$share/{self.prefix}-bridges/{inbound}"
+            self._client.subscribe(inbound, qos=1)
+            self.publish_channel_meta()
+
+    def publish_channel_meta(self) -> None:
+        if self.hub is not None:
             for channel in self.hub.all():
                 if channel.name != DEFAULT and carried(channel):
                     self.publish_meta(channel.feed, channel.name)
@@ -195,9 +217,14 @@ class FeedBridge:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def inflight(self) -> int:
+        """QoS 1 publishes sent and not yet acknowledged."""
+        return self._inflight
+
     # ---- publishing -----------------------------------------------------------------------
     def publish_meta(self, feed: Feed | None = None, channel: str = DEFAULT) -> None:
-        if self._client is None:
+        if self._client is None or (self.gate is not None and not self.gate.leader):
             return
         feed = feed or self.feed
         # Encoded like every other frame, so it reads exactly like the hello /ws sends first.
@@ -226,7 +253,7 @@ class FeedBridge:
             self.counters["dropped"] += 1
             return
         self.counters["published"] += 1
-        self.stats.sent(len(text.encode()))
+        self.stats.sent(len(text.encode()), frame=message)
 
     def _follow_channel(self, channel: Channel) -> None:
         if not carried(channel):
@@ -249,6 +276,12 @@ class FeedBridge:
 
     # ---- inbound: clients publish to <prefix>/_in/<user>/<channel> ------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's thread. The broker's own $SYS figures are one dict store (atomic
+        # under the GIL); everything else is a client's inbound publish, handled on our loop.
+        if msg.topic.startswith("$SYS/"):
+            with contextlib.suppress(ValueError):
+                self.broker_sys[msg.topic] = float(msg.payload)
+            return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._inbound, msg)
 
@@ -289,6 +322,9 @@ class FeedBridge:
             self._client.publish(reply_to, text, qos=1, properties=out)
 
     async def _run(self, feed: Feed) -> None:
+        if self.gate is not None:  # a cluster: publish only while this node is elected
+            await self.gate.run(feed, self.window, self.queue_size, self._publish)
+            return
         after = feed.last_seq
         while True:
             sub = feed.subscribe(after, feed.epoch, queue_size=self.queue_size)

@@ -156,6 +156,9 @@ class MosquittoBroker(Broker):
             "log_type notice",
             "log_type information",
             "connection_messages true",
+            # $SYS/broker/... every 2 s (default 10): the bridge reads client and delivery
+            # counts from there for /metrics.
+            "sys_interval 2",
         ]
         if self.persistence:
             lines += [
@@ -175,6 +178,8 @@ class MosquittoBroker(Broker):
             f"pattern write {self.prefix}/_in/%u/+\n"
             f"user {user}\n"
             f"topic readwrite {self.prefix}/#\n"
+            # The broker's own figures, which /metrics reports (clients, deliveries).
+            "topic read $SYS/broker/#\n"
         )
 
     def _write_passwords(self) -> None:

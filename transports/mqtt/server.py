@@ -74,9 +74,21 @@ class MQTTTransport(ServerTransport):
             hub=self.ctx.hub,
             max_frame_bytes=cfg.max_frame_bytes,
         )
+        engine = self.ctx.hub.engine
+        if engine is not None:  # several nodes: one bridge publishes (engine/leader.py)
+            from transports.engine.leader import LeaderGate
+            from transports.engine.redis import RedisEngine
+
+            assert isinstance(engine, RedisEngine)
+            bridge.gate = LeaderGate(engine)
+            bridge.gate.on_elected.append(bridge.publish_meta)
+            bridge.gate.on_elected.append(bridge.publish_channel_meta)
+            bridge.gate.start()
         try:
             await bridge.start()
         except BaseException:
+            if bridge.gate is not None:
+                await bridge.gate.stop()
             await broker.close()
             self.broker = None
             raise
@@ -91,6 +103,8 @@ class MQTTTransport(ServerTransport):
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
             await bridge.stop()
+            if bridge.gate is not None:
+                await bridge.gate.stop()
         broker, self.broker = self.broker, None
         if broker is not None:
             await broker.close()
@@ -121,6 +135,7 @@ class MQTTTransport(ServerTransport):
             "bridge_url": base_url.replace("http", "ws", 1) + "/mqtt",
             "replay_url": base_url + "/mqtt/replay",
             "bridge": {**bridge.counters, "connected": bridge.connected} if bridge else None,
+            "leader": bridge.gate.describe() if bridge and bridge.gate else None,
         }
 
     async def replay(self, request: Request) -> Response:

@@ -98,7 +98,7 @@ class SSETransport(ServerTransport):
                     if ids is not None:
                         ids.control(frame)
                     event = ServerSentEvent(data=text, event=frame.type, retry=retry, sep=SEP)
-                stats.sent(size)
+                stats.sent(size, 1, frame)
                 yield event
             reason = sub.closed_reason or "closed"
             if closing.told(reason):

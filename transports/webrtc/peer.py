@@ -173,7 +173,7 @@ class Peer:
                     if refused is not None:
                         raise TransportError(refused, "first channel message")
             except TransportError as error:
-                stats.rejected += 1
+                stats.refuse(error.reason)
                 log.warning("webrtc %s rejected %s: %s", self.client, error.reason, error.detail)
                 self._tell(error.reason)
                 reason = error.reason

@@ -1,0 +1,1 @@
+"""The demo servers for the five use cases (``docs/demos.md``)."""
