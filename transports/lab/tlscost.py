@@ -54,12 +54,15 @@ def handshake(
         seconds = time.perf_counter() - started
         obj.write(f"GET /api/info HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         _pump(sock, outgoing)
+        # The server sends its session tickets right after the handshake, before any
+        # answer: the first bytes of the answer mean the tickets are in. (Reading on to the
+        # server's close would wait for our close_notify, which this client never sends.)
+        answer = b""
         with contextlib.suppress(ssl.SSLError, OSError):
-            while chunk := sock.recv(65536):
+            while not answer and (chunk := sock.recv(65536)):
                 incoming.write(chunk)
                 with contextlib.suppress(ssl.SSLWantReadError):
-                    while obj.read(65536):
-                        pass
+                    answer += obj.read(65536)
         figures = {
             "handshake_ms": seconds * 1000,
             "client_bytes": sent,
