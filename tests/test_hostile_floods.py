@@ -1,7 +1,8 @@
 """Floods on the paths ``test_hostile_limits.py`` does not cover: held long polls from one IP
-(503 beyond the per-IP bound) and a frame flood on a *multi-channel* WebSocket, whose publish
-and subscribe frames count against the same per-connection bucket as pings (4429) — while a
-legitimate client from another address keeps its feed with no gap and no duplicate."""
+(503 beyond the per-IP bound), a frame flood on a *multi-channel* WebSocket, whose publish
+and subscribe frames count against the same per-connection bucket as pings (4429), and a
+ping flood on a WebRTC data channel (``close`` frame ``rate_limited``) — while a legitimate
+client keeps its feed with no gap and no duplicate."""
 
 from __future__ import annotations
 
@@ -82,3 +83,63 @@ async def test_frame_flood_on_a_channel_connection_is_closed_4429(
                 break
     assert reply["seq"] == acks + 1
     await legit.close()
+
+
+async def test_frame_flood_on_a_data_channel_is_closed_rate_limited(
+    make_server: MakeServer,
+) -> None:
+    """The same bucket on WebRTC: a client sending pings as fast as its data channel takes
+    them gets at most the burst of pongs, then a ``close`` frame ``rate_limited``; a
+    follower on another peer keeps its feed."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from tests.helpers import collect
+    from transports.clients import subscriber
+    from transports.webrtc import ice
+
+    cfg = ServerConfig(client_frame_rate=20, client_frame_burst=40)
+    server = make_server(("webrtc",), config=cfg)
+    follower = asyncio.ensure_future(
+        collect(await subscriber("webrtc", server.url), 5, timeout=40 * UNIT)
+    )
+    pc = RTCPeerConnection(ice.configuration())
+    frames: list[dict[str, object]] = []
+    ended = asyncio.Event()
+    try:
+        channel = pc.createDataChannel("feed")
+        opened = asyncio.Event()
+        channel.on("open", opened.set)
+
+        @channel.on("message")
+        def _message(message: str) -> None:
+            frames.append(json.loads(message))
+            if frames[-1].get("type") == "close":
+                ended.set()
+
+        with ice.loopback_only():
+            await pc.setLocalDescription(await pc.createOffer())
+        assert pc.localDescription is not None
+        async with httpx.AsyncClient() as http:
+            body = {"sdp": pc.localDescription.sdp, "type": "offer"}
+            answer = (await http.post(server.url + "/webrtc/offer", json=body)).json()
+        await pc.setRemoteDescription(RTCSessionDescription(**answer))
+        async with asyncio.timeout(20 * UNIT):
+            await opened.wait()
+            channel.send('{"type":"subscribe","after":null,"epoch":null}')
+            for i in range(min(FRAMES, 2000)):
+                if channel.readyState != "open" or ended.is_set():
+                    break
+                channel.send(json.dumps({"type": "ping", "id": i}))
+                if i % 50 == 0:
+                    await asyncio.sleep(0)  # let aiortc move the queue
+            await ended.wait()
+    finally:
+        await pc.close()
+    pongs = sum(1 for f in frames if f.get("type") == "pong")
+    assert frames[-1].get("type") == "close"
+    assert frames[-1].get("reason") == "rate_limited"
+    assert pongs <= 40 + 5
+    for i in range(5):
+        server.publish({"i": i})
+    got = await follower
+    assert got.seqs == [1, 2, 3, 4, 5]
