@@ -278,3 +278,27 @@ def test_token_command_mints_what_serve_accepts() -> None:
     assert principal.claims["channels"] == {"chat:*": ["publish"]}
     bad = runner.invoke(app, ["token", "mo", "--key", "short"])
     assert "32 bytes" in str(bad.exception)  # shown as one usage-error line by cli_errors.run
+
+
+async def test_in_band_refresh_keeps_the_connection(make_server: MakeServer) -> None:
+    """On a bidirectional connection ``{"type":"auth","token":T}`` replaces a token before it
+    expires (same sub, still granting the channels); a token for someone else is refused
+    with an error frame and changes nothing. (WebRTC data channels share inbound.py.)"""
+    server = make_server(transports=("ws",), config=jwt_config())
+    short = mint(KEY, "nia", ttl=2, channels={"private:*": ["subscribe"]})
+    longer = mint(KEY, "nia", ttl=600, channels={"private:*": ["subscribe"]})
+    other = mint(KEY, "oz", ttl=600, channels={"*": ["subscribe"]})
+    url = f"{server.ws_url}/ws?channel=private:r"
+    async with connect(url, additional_headers=bearer(short)) as ws:
+        await asyncio.wait_for(ws.recv(), 10)  # hello
+        await ws.send(json.dumps({"type": "auth", "token": other}))
+        await ws.send(json.dumps({"type": "auth", "token": longer}))
+        answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
+        assert answers[0]["reason"] == "forbidden"
+        assert answers[1]["type"] == "authed"
+        await asyncio.sleep(2.5)  # past the first token's exp: still open
+        await asyncio.to_thread(
+            server.call, lambda: server.ctx.hub.channel("private:r").feed.publish({"late": 1})
+        )
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["seq"] == 1

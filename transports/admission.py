@@ -27,7 +27,7 @@ from transports.channels import DEFAULT, decode_token, encode_token
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.hub import Channel
-from transports.jwtauth import expires_in
+from transports.jwtauth import expires_in, verify
 from transports.message import Control, Cursor, Frame, Message
 from transports.params import check_known, parse_after, parse_epoch
 from transports.streams import MultiSubscription
@@ -116,15 +116,20 @@ class Closable(Protocol):
 
 S = TypeVar("S", bound=Closable)
 _WATCHERS: set[asyncio.Task[None]] = set()
+_TIMERS: dict[int, asyncio.TimerHandle] = {}  # id(stream) -> its expiry, for refresh()
 
 
 def expire_with_token(stream: S, principal: Principal) -> S:
     """Close ``stream`` with ``token_expired`` when the principal's token expires."""
+    old = _TIMERS.pop(id(stream), None)
+    if old is not None:  # an in-band refresh replaces the earlier expiry
+        old.cancel()
     left = expires_in(principal)
     if left is not None:
         handle = asyncio.get_running_loop().call_later(
             max(0.0, left), stream.close, "token_expired"
         )
+        _TIMERS[id(stream)] = handle
         # The timer must not keep a closed stream alive until the token's expiry.
         closed = getattr(stream, "closed", None)
         if isinstance(closed, asyncio.Event):
@@ -137,6 +142,33 @@ def expire_with_token(stream: S, principal: Principal) -> S:
 async def _cancel_when(closed: asyncio.Event, handle: asyncio.TimerHandle) -> None:
     await closed.wait()
     handle.cancel()
+    for key, value in list(_TIMERS.items()):
+        if value is handle:
+            del _TIMERS[key]
+
+
+async def refresh(ctx: ServerContext, stream: MultiSubscription, token: object) -> Principal:
+    """In-band refresh on a bidirectional connection: ``{"type":"auth","token":T}``.
+
+    The new token must be for the same ``sub`` and still grant every channel the connection
+    holds; then it replaces the principal and its ``exp`` the expiry. Otherwise the refusal
+    is an ``error`` frame and the old token (and its expiry) stay.
+    """
+    settings = ctx.config.jwt
+    if settings is None:
+        raise TransportError("bad_param", "this server does not use signed tokens")
+    if not isinstance(token, str):
+        raise TransportError("bad_message", "auth needs a token string")
+    principal = verify(token, settings)
+    if principal.id != stream.principal.id:
+        raise TransportError("forbidden", "a refresh must be for the same sub")
+    for name in stream.channels:
+        channel = ctx.hub.find(name)
+        if channel is not None:
+            rights.require(principal, "subscribe", name, channel.options)
+    stream.principal = principal
+    expire_with_token(stream, principal)
+    return principal
 
 
 def open_multi(ctx: ServerContext, principal: Principal) -> MultiSubscription:
