@@ -84,15 +84,20 @@ summary = hs.groupby("kind").agg(
 print(hs[["version", "cipher"]].drop_duplicates().to_string(index=False))
 summary.round(2)"""),
         new_code_cell("""\
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-summary[["client_bytes", "server_bytes"]].plot.bar(ax=left, rot=0)
-left.set_title("bytes on the wire per handshake")
-left.set_ylabel("bytes")
-left.set_xlabel("")
-summary["handshake_ms_median"].plot.bar(ax=right, rot=0, color="tab:green")
-right.set_title("handshake time (median, loopback)")
-right.set_ylabel("ms")
-right.set_xlabel("")
+from transports.lab import plots
+from transports.palette import LABELS, SERIES, color, conditions
+# Handshake kinds and directions are not transports: greys, the direction told apart by hatching.
+CONDITIONS = conditions(repeats=REPEAT, tls=" ".join(hs[["version", "cipher"]].iloc[0]), certificate="ECDSA P-256", network="loopback")
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+x = range(len(summary))
+for i, (col, shade, hatch) in enumerate([("client_bytes", SERIES[1], ""), ("server_bytes", SERIES[2], "//")]):
+    left.bar([v + (i - 0.5) * 0.4 for v in x], summary[col], 0.4, label=col.replace("_", " "), color=shade, hatch=hatch, edgecolor="white")
+left.set_xticks(list(x), summary.index); left.legend()
+left.set_title("bytes on the wire per handshake"); left.set_ylabel("bytes")
+right.bar(list(x), summary["handshake_ms_median"], 0.5, color=SERIES[1])
+right.set_xticks(list(x), summary.index)
+right.set_title("handshake time (median, loopback)"); right.set_ylabel("ms")
+plots.subtitle(fig, "TLS handshake: full versus resumed", CONDITIONS)
 plt.show()"""),
         new_markdown_cell("""Most of a full handshake's server bytes are the certificate and its signature (here one
 ECDSA P-256 certificate signed by the local CA; a public CA's chain is usually longer). A resumed
@@ -133,11 +138,16 @@ table = first.pivot_table(index="transport", columns="mode", values="ms", aggfun
 table["tls_extra_ms"] = table["tls"] - table["plain"]
 table.round(1)"""),
         new_code_cell("""\
-fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-table[["plain", "tls"]].plot.bar(ax=ax, rot=0)
+fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+# Each transport in its own colour; hatched: over TLS.
+for i, (mode, hatch) in enumerate([("plain", ""), ("tls", "//")]):
+    ax.bar([v + (i - 0.5) * 0.4 for v in range(len(table))], table[mode], 0.4, color=[color(n) for n in table.index],
+           hatch=hatch, edgecolor="white", label=mode)
+ax.set_xticks(range(len(table)), [LABELS.get(n, n) for n in table.index])
 ax.set_ylabel("ms to the first message (median)")
-ax.set_xlabel("")
-ax.set_title(f"connect to first message, {REPEAT} runs each (loopback)")
+from matplotlib.patches import Patch
+ax.legend(handles=[Patch(facecolor=SERIES[2], edgecolor="white", label="plain"), Patch(facecolor=SERIES[2], hatch="//", edgecolor="white", label="TLS")])
+plots.subtitle(fig, "Connect to the first message, plain versus TLS (hatched)", conditions(runs=f"{REPEAT} per transport and mode", network="loopback", certificate="ECDSA P-256"))
 plt.show()"""),
         new_markdown_cell("""Read the spread before the medians: on two shared cores one run's scheduling can move more
 than TLS does. TLS adds one handshake to the HTTP transports' first connection; long polling
