@@ -165,7 +165,7 @@ engines = pd.DataFrame(engine_rows).set_index("engine")
 print(engines[["deliveries_per_s", "p50_ms", "p99_ms", "duplicates", "gaps", "missing", "tool_lag_p99_ms"]])
 added = engines.loc["redis", ["p50_ms", "p99_ms"]] - engines.loc["memory", ["p50_ms", "p99_ms"]]
 print("\\nRedis adds (ms):", added.round(2).to_dict())
-fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
 # p50 solid, p99 hatched, both in WebSocket's colour; the engine is on the x axis.
 for i, (col, hatch) in enumerate([("p50_ms", ""), ("p99_ms", "//")]):
     ax.bar([x + (i - 0.5) * 0.38 for x in range(len(engines))], engines[col], 0.38, label=col.replace("_ms", ""),
