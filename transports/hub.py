@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from transports.auth import Principal
 from transports.channels import DEFAULT, NamespaceOptions, parse_channel
@@ -42,10 +42,7 @@ from transports.history import History, MemoryHistory, SqliteHistory
 from transports.message import Control
 from transports.strictjson import check as strict_check
 
-if TYPE_CHECKING:
-    from transports.engine import Engine
-
-__all__ = ["Channel", "Hub", "Listener"]
+__all__ = ["Channel", "Engine", "Hub", "Listener"]
 
 MAX_ID = 64  # characters of a client message id
 
@@ -54,6 +51,30 @@ class Listener(Protocol):
     """A connection that wants a channel's presence frames (a multi-channel stream)."""
 
     def push(self, frame: Control) -> None: ...
+
+
+class Engine(Protocol):
+    """What the hub asks of an engine (see :class:`~transports.engine.redis.RedisEngine`;
+    :func:`transports.engine.open_engine` picks one by URL)."""
+
+    url: str
+
+    async def start(self, hub: Hub) -> None: ...
+    async def open(self, channel: Channel) -> None:
+        """Make the channel's local feed current (epoch, last seq, recent history)."""
+        ...
+
+    async def publish(
+        self, channel: Channel, principal: Principal, msg_id: str | None, data: Any
+    ) -> tuple[str, int]:
+        """Store one message; ``(epoch, seq)`` it got (the first attempt's, for a known id)."""
+        ...
+
+    def joined(self, channel: Channel, client: str, user: str) -> None: ...
+    def left(self, channel: Channel, client: str, user: str) -> None: ...
+    def forget(self, channel: Channel) -> None: ...
+    async def readiness(self) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -38,6 +38,10 @@ from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
 from transports.hosts import HostCheck
+from transports.httpio import admin_json as admin_json
+from transports.httpio import error_response as error_response
+from transports.httpio import read_body as read_body
+from transports.httpio import refused as refused
 from transports.hub import Hub
 from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
@@ -220,52 +224,6 @@ def answer_client_frame(
     if not isinstance(obj, dict) or obj.get("type") != "ping":
         return None, "bad_param"
     return codec.encode(Control("pong", {"id": obj.get("id")})), None
-
-
-def error_response(error: TransportError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.kind.status)
-
-
-def refused(conn: HTTPConnection, error: TransportError) -> JSONResponse:
-    """One log line and the documented answer, for a refused request outside a transport."""
-    client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
-    log.warning("%s %s rejected %s: %s", conn.url.path, client, error.reason, error.detail)
-    return error_response(error)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as ``too_large`` as soon as it passes ``limit`` bytes (not
-    buffered whole first). A client that aborts its body is ``bad_message`` (one log line,
-    no ``ClientDisconnect`` traceback; nobody is left to read the answer)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TransportError("too_large", f"{declared} bytes > {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise TransportError("too_large", f"more than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise TransportError("bad_message", "the client aborted the request body") from None
-    return b"".join(chunks)
-
-
-async def admin_json(ctx: ServerContext, request: Request) -> Any:
-    """The strict-JSON body of a write/admin request, after :meth:`ServerContext.require_admin`.
-
-    Only ``application/json`` is accepted: a cross-site page can send ``text/plain`` or a
-    form without a CORS preflight (Fetch standard §4.1, "CORS-safelisted request-header"),
-    never JSON. An empty body is ``None``.
-    """
-    await ctx.require_admin(request)
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise TransportError("bad_media_type", f"Content-Type {media[:60]!r}")
-    body = await read_body(request, ctx.config.max_frame_bytes)
-    return strictjson.loads(body) if body.strip() else None
 
 
 def load_transport(name: str) -> ServerTransport:

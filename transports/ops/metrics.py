@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -45,7 +45,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from transports.server import ServerContext
+    from transports.feed import Feed
+    from transports.stats import TransportStats
 
 PREFIX = "transportlab"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -120,8 +121,8 @@ class Metrics:
     def lag_for(self, transport: str) -> LagHistogram:
         return self.lag.setdefault(transport, LagHistogram())
 
-    def bind(self, ctx: ServerContext) -> None:
-        self.registry.register(ServerCollector(ctx))
+    def bind(self, ctx: ScrapeSource) -> None:
+        self.registry.register(ServerCollector(ctx, self.lag))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -135,6 +136,17 @@ class Metrics:
         return server
 
 
+class ScrapeSource(Protocol):
+    """What a scrape reads of the server context (``ServerContext`` satisfies it)."""
+
+    @property
+    def feed(self) -> Feed: ...
+    @property
+    def stats(self) -> Mapping[str, TransportStats]: ...
+    @property
+    def transports(self) -> Mapping[str, object]: ...
+
+
 def _family(kind: str, name: str, doc: str, labels: list[str]) -> Any:
     cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
     return cls(f"{PREFIX}_{name}", doc, labels=labels)
@@ -143,8 +155,9 @@ def _family(kind: str, name: str, doc: str, labels: list[str]) -> Any:
 class ServerCollector(Collector):
     """Reads the server's own counters at scrape time."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ScrapeSource, lag: Mapping[str, LagHistogram]) -> None:
         self.ctx = ctx
+        self.lag = lag  # the owning Metrics' histograms, filled as frames are sent
 
     def describe(self) -> list[Metric]:
         return []  # names depend on what is enabled; let the registry not pre-check them
@@ -192,7 +205,7 @@ class ServerCollector(Collector):
             "Time from publish (sent_at) to handing the frame to the transport",
             labels=["transport"],
         )
-        for name, hist in list(ctx.ops.metrics.lag.items()):
+        for name, hist in list(self.lag.items()):
             lag.add_metric([name], hist.cumulative(), hist.sum)
         yield lag
         yield from self._feed()
