@@ -181,8 +181,6 @@ class Feed:
         self._subs: set[Subscription] = set()
         # Replaced on every publish: long polls wait on "the next publish after now".
         self._published = asyncio.Event()
-        # Held long polls: one future each, settled by the next publish (see next_publish).
-        self._next: set[asyncio.Future[bool]] = set()
         self._closed = False
         # Told of every new subscription (the server ties it to its connection record).
         self.on_subscribe: Callable[[Subscription], None] | None = None
@@ -215,30 +213,7 @@ class Feed:
                 self.stats.slow_consumer_disconnects += 1
         self._published.set()
         self._published = asyncio.Event()
-        if self._next:
-            self._settle_next()
         return message
-
-    def next_publish(self) -> asyncio.Future[bool]:
-        """A future set to True by the next publish (or drain), for a held long poll.
-
-        Cheaper than :meth:`wait` per held request: no task and no timeout context; the
-        caller settles it itself on timeout or disconnect (``set_result`` on a future not yet
-        done) and it then leaves the feed's set at once.
-        """
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if self._closed:
-            future.set_result(True)
-            return future
-        self._next.add(future)
-        future.add_done_callback(self._next.discard)
-        return future
-
-    def _settle_next(self) -> None:
-        for future in list(self._next):
-            if not future.done():
-                future.set_result(True)
-        self._next.clear()
 
     def start(self, after: int | None, epoch: str | None) -> tuple[list[Frame], int]:
         """Resolve a client cursor into leading control frames and the first seq to send.
@@ -318,7 +293,6 @@ class Feed:
         for sub in list(self._subs):
             sub.close(reason)
         self._published.set()
-        self._settle_next()
 
     def close(self, reason: str = "shutting_down") -> None:
         """:meth:`drain`, then close the history store."""

@@ -159,7 +159,7 @@ class LongPollTransport(ServerTransport):
     ) -> bool:
         """Wait for news or timeout; False if the client disconnected meanwhile."""
         if isinstance(waits, int):
-            return await _hold_one(self.ctx.feed.next_publish(), request, timeout)
+            waits = [self.ctx.feed.wait(waits, timeout)]
         news = [asyncio.ensure_future(w) for w in waits]
         gone = asyncio.ensure_future(_disconnected(request))
         try:
@@ -170,35 +170,6 @@ class LongPollTransport(ServerTransport):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*news, gone, return_exceptions=True)
-
-
-async def _hold_one(news: asyncio.Future[bool], request: Request, timeout: float) -> bool:
-    """The single-stream hold: one future settled by the next publish (True), the timer
-    (True: answer the empty batch) or the client going away (False). No task per wait, no
-    ``asyncio.wait``/``gather``: a thousand held polls wake with one callback each."""
-    loop = asyncio.get_running_loop()
-
-    def settle(value: bool) -> None:
-        if not news.done():
-            news.set_result(value)
-
-    timer = loop.call_later(timeout, settle, True)
-    gone = asyncio.ensure_future(_disconnected(request))
-
-    def ended(task: asyncio.Task[None]) -> None:
-        # Cancelled by us (the poll was answered) or ended: the client went away.
-        if not task.cancelled():
-            task.exception()  # retrieved: a receive() error also means the client is gone
-        settle(task.cancelled())
-
-    gone.add_done_callback(ended)
-    try:
-        return await news
-    finally:
-        timer.cancel()
-        gone.cancel()
-        if not news.done():
-            news.cancel()
 
 
 async def _disconnected(request: Request) -> None:
