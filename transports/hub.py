@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from transports import rights
 from transports.auth import Principal
 from transports.channels import DEFAULT, NamespaceOptions, parse_channel
 from transports.config import ServerConfig
@@ -191,6 +192,7 @@ class Hub:
     async def admit(self, principal: Principal, raw: object) -> Channel:
         """A subscribe: the channel (created if needed), after the ``on_subscribe`` hook."""
         channel = self.channel(raw)
+        rights.require(principal, "subscribe", channel.name, channel.options)
         hook = self.config.on_subscribe
         if hook is not None:
             await hook(principal, channel.name)
@@ -212,6 +214,7 @@ class Hub:
             raise TransportError("forbidden", f"namespace {channel.namespace!r} is subscribe-only")
         if principal.anonymous and not options.anonymous_publish:
             raise TransportError("unauthorized", "anonymous clients may not publish here")
+        rights.require(principal, "publish", channel.name, options)
         key = (principal.id, msg_id) if msg_id is not None else None
         if key is not None and self.engine is None:
             seen = self._seen(channel, key)

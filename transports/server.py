@@ -43,6 +43,7 @@ from transports.httpio import error_response as error_response
 from transports.httpio import read_body as read_body
 from transports.httpio import refused as refused
 from transports.hub import Hub
+from transports.jwtauth import jwt_authenticator
 from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
 from transports.ops.admin import ops_routes
@@ -50,6 +51,7 @@ from transports.ops.hooks import Operations
 from transports.publisher import Ticker
 from transports.stats import TransportStats
 from transports.streams import MultiSubscription
+from transports.tickets import TicketBook, with_tickets
 
 log = logging.getLogger("transports.server")
 
@@ -72,7 +74,10 @@ class ServerContext:
         # Generated when not configured; `serve` and LiveServer set it up front so it stays
         # the same across a server restart (the dashboard keeps using it).
         self.admin_token = config.admin_token or secrets.token_urlsafe(32)
-        self.auth = with_admin_token(self.admin_token, auth)
+        if config.jwt is not None and auth is allow_anonymous:
+            auth = jwt_authenticator(config.jwt)
+        self.tickets = TicketBook()
+        self.auth = with_admin_token(self.admin_token, with_tickets(self.tickets, auth))
         self.hub = Hub(feed, config)  # named channels; the feed is its default channel
         self.stats: dict[str, TransportStats] = {}
         self.ticker = Ticker(feed, config.rate, config.payload_bytes)
@@ -303,6 +308,19 @@ def create_app(
         ctx().ops.published("http", message, client)
         return JSONResponse(message.to_dict())
 
+    async def api_tickets(request: Request) -> Response:
+        # Same-origin (admit checks Origin) and a JSON or empty body only: no simple-request
+        # CSRF can make a browser mint a ticket with its cookie.
+        try:
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            body = await read_body(request, 1024)
+            if body and kind != "application/json":
+                raise TransportError("bad_media_type", f"Content-Type {kind[:60]!r}")
+            ticket = ctx().tickets.issue(await ctx().admit("http", request))
+        except TransportError as error:
+            return refused(request, error)
+        return JSONResponse({"ticket": ticket, "expires_in": ctx().tickets.ttl})
+
     async def api_publisher(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -369,6 +387,7 @@ def create_app(
         Route("/api/stats", api_stats),
         Route("/api/publish", api_publish, methods=["POST"]),
         Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
+        Route("/api/tickets", api_tickets, methods=["POST"]),
     ]
     routes.extend(channel_routes(ctx, read_body))
     if config.engine_url:

@@ -14,9 +14,9 @@ Names follow the Prometheus conventions (``transportlab_`` prefix, ``_total`` co
 units ``_seconds``/``_bytes``). Label values come from fixed sets only — transport names and
 documented reasons — so cardinality is bounded; client addresses never become labels.
 
-Per-channel figures: when the feed grows named channels, label by *namespace* through
-:func:`namespace_label`, which caps the number of distinct values (``MAX_NAMESPACES``; the rest
-fold into ``other``).
+Per-channel figures are labelled by *namespace* (``chat:lobby`` → ``chat``, the single
+stream → ``default``) through :func:`namespace_label`, which caps the number of distinct values
+(``MAX_NAMESPACES``; the rest fold into ``other``): a channel name never becomes a label.
 
 Each server has its own :class:`~prometheus_client.CollectorRegistry` (several servers may
 share a process in tests and notebooks).
@@ -209,7 +209,41 @@ class ServerCollector(Collector):
             lag.add_metric([name], hist.cumulative(), hist.sum)
         yield lag
         yield from self._feed()
+        yield from self._channels()
         yield from self._transports()
+
+    def _channels(self) -> Iterator[Metric]:
+        """Named channels by namespace, read from the hub at scrape time (nothing per
+        message): namespaces are declared in the config, and :func:`namespace_label` caps
+        them anyway, so the label set stays bounded however many channels clients open."""
+        hub = getattr(self.ctx, "hub", None)
+        if hub is None:
+            return
+        labels = ["namespace"]
+        count = _family("gauge", "channels", "Channels held by the hub", labels)
+        published = _family(
+            "counter", "channel_published_messages", "Messages published, by namespace", labels
+        )
+        subscribers = _family(
+            "gauge", "channel_subscribers", "Open channel subscriptions, by namespace", labels
+        )
+        members = _family(
+            "gauge", "channel_presence_members", "Presence members, by namespace", labels
+        )
+        totals: dict[str, list[int]] = {}
+        for channel in hub.all():
+            ns = namespace_label(channel.name)
+            row = totals.setdefault(ns, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += channel.feed.stats.published
+            row[2] += channel.feed.subscribers
+            row[3] += len(channel.members)
+        for ns, (n, pub, subs, mem) in sorted(totals.items()):
+            count.add_metric([ns], n)
+            published.add_metric([ns], pub)
+            subscribers.add_metric([ns], subs)
+            members.add_metric([ns], mem)
+        yield from (count, published, subscribers, members)
 
     def _feed(self) -> Iterator[Metric]:
         feed = self.ctx.feed
