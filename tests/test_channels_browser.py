@@ -15,6 +15,7 @@ from tests.helpers import publish_on
 from tests.test_channels import by_header, channel_config
 from transports.app import build_app
 from transports.auth import ConnectionRequest, Principal
+from transports.jwtauth import token_from
 from transports.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -93,9 +94,9 @@ def test_event_source_resumes_two_channels_by_last_event_id(
 
 
 async def by_query(request: ConnectionRequest) -> Principal:
-    """Browsers cannot set headers on a WebSocket: the page names itself in ``token=``."""
-    token = request.query.get("token") or request.headers.get("authorization", "")[7:]
-    return Principal(token or "anonymous")
+    """Browsers cannot set ``Authorization`` on a WebSocket: the page names itself in
+    ``Sec-WebSocket-Protocol: transport-lab, bearer.NAME`` (or the header, for its POSTs)."""
+    return Principal(token_from(request.headers) or "anonymous")
 
 
 MODULE_JS = """async ([transport]) => {

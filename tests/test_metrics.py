@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import require_executable
-from tests.helpers import FAST, publish
+from tests.helpers import FAST, publish, publish_on
 from tests.ops_helpers import admin_headers, prometheus
 from transports.client import Delivered, follow
 from transports.clients import subscriber
@@ -45,6 +45,18 @@ def test_metrics_port_serves_without_auth_on_loopback(make_server: MakeServer) -
     assert httpx.get(server.url + "/metrics").status_code == 404  # not on the main port
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert "transportlab_published_messages_total 0.0" in text
+
+
+def test_channel_figures_are_labelled_by_namespace_only(make_server: MakeServer) -> None:
+    server = make_server()
+    for room in ("lobby", "kitchen", "garden"):
+        publish_on(server, f"chat:{room}", 2)
+    text = httpx.get(server.url + "/metrics", headers=admin_headers(server)).text
+    assert 'transportlab_channels{namespace="chat"} 3.0' in text
+    assert 'transportlab_channel_published_messages_total{namespace="chat"} 6.0' in text
+    assert 'transportlab_channels{namespace="default"} 1.0' in text
+    # Channel names never become label values (bounded cardinality).
+    assert "lobby" not in text
 
 
 @pytest.mark.slow

@@ -52,7 +52,9 @@ async def test_every_transport_over_tls_with_verification(
     url = info["transports"][transport].get("url", "")
     if transport in ("ws",):
         assert url.startswith("wss://")
-    elif transport != "mqtt":
+    elif transport == "mqtt":
+        assert url.startswith("mqtts://")  # the managed Mosquitto's TLS listener
+    else:
         assert url.startswith("https://")
     await publish(server, 5)
     got = await collect(await subscriber(transport, server.url), 5, timeout=30 * UNIT)
@@ -116,3 +118,53 @@ def test_certs_command_and_follow_cafile(
     )  # fmt: skip
     assert missing.returncode == 2
     assert "transport-lab certs" in missing.stderr
+
+
+async def test_mqtt_over_wss_and_mqtts_with_verification(
+    make_server: MakeServer, certs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both broker paths a client can take under ``--tls``: the managed Mosquitto's mqtts
+    listener and the server's ``/mqtt`` bridge over wss; each delivers a feed message to a
+    plain paho client that verifies the certificate against the CA."""
+    import asyncio
+    import threading
+
+    from transports.mqtt.pahoutil import new_client, stop_loop, target
+
+    require_executable("mosquitto")
+    monkeypatch.setenv(CAFILE_ENV, str(certs / "ca.pem"))
+    server = make_server(("mqtt",), config=tls_config(certs, broker="mosquitto"))
+    info = await server_info(server.url)
+    mqtt_info = info["transports"]["mqtt"]
+    assert mqtt_info["bridge_url"].startswith("wss://")
+    for kind in ("mqtts", "wss"):
+        got = threading.Event()
+        client = new_client(
+            f"tls-{kind}",
+            mqtt5=True,
+            clean=True,
+            reconnect=False,
+            transport="websockets" if kind == "wss" else "tcp",
+        )
+        client.on_connect = lambda c, u, f, rc, p=None: c.subscribe("transport-lab/#", qos=1)
+        client.on_message = lambda c, u, m, got=got: got.set()
+        if kind == "wss":
+            client.ws_set_options(path="/mqtt")
+            host, port = target(client, f"mqtts://127.0.0.1:{server.port}")
+        else:
+            host, port = target(client, mqtt_info["url"])
+        client.connect(host, port)
+        client.loop_start()
+        try:
+            # The retained hello arrives as soon as the subscription is in place.
+            assert await asyncio.to_thread(got.wait, 15 * UNIT), kind
+        finally:
+            client.disconnect()
+            stop_loop(client)
+    ctx = ssl.create_default_context()  # no CA: the broker's certificate is not trusted
+    port = int(mqtt_info["url"].rsplit(":", 1)[1])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1")

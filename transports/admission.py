@@ -14,17 +14,20 @@ nothing and reads :meth:`Admitted.read` instead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from starlette.requests import HTTPConnection
 
+from transports import rights
 from transports.auth import Principal
-from transports.channels import decode_token, encode_token
+from transports.channels import DEFAULT, decode_token, encode_token
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.hub import Channel
+from transports.jwtauth import expires_in, verify
 from transports.message import Control, Cursor, Frame, Message
 from transports.params import check_known, parse_after, parse_epoch
 from transports.streams import MultiSubscription
@@ -62,10 +65,15 @@ class Admitted:
         return error
 
     def open(self) -> Subscription | MultiSubscription:
-        """Open the stream at the cursors; refusals are logged and counted, then raised."""
+        """Open the stream at the cursors; refusals are logged and counted, then raised.
+
+        A principal whose token expires has its stream closed with ``token_expired`` then.
+        """
         try:
             if self.channels is None:
-                return self.ctx.feed.subscribe(self.after, self.epoch)
+                return expire_with_token(
+                    self.ctx.feed.subscribe(self.after, self.epoch), self.principal
+                )
             stream = open_multi(self.ctx, self.principal)
             try:
                 for channel, cursor in self.channels:
@@ -73,7 +81,7 @@ class Admitted:
             except TransportError:
                 stream.close()
                 raise
-            return stream
+            return expire_with_token(stream, self.principal)
         except TransportError as error:
             raise self.reject(error) from None
 
@@ -102,6 +110,67 @@ class Admitted:
         return frames, cursors
 
 
+class Closable(Protocol):
+    def close(self, reason: str = ...) -> None: ...
+
+
+S = TypeVar("S", bound=Closable)
+_WATCHERS: set[asyncio.Task[None]] = set()
+_TIMERS: dict[int, asyncio.TimerHandle] = {}  # id(stream) -> its expiry, for refresh()
+
+
+def expire_with_token(stream: S, principal: Principal) -> S:
+    """Close ``stream`` with ``token_expired`` when the principal's token expires."""
+    old = _TIMERS.pop(id(stream), None)
+    if old is not None:  # an in-band refresh replaces the earlier expiry
+        old.cancel()
+    left = expires_in(principal)
+    if left is not None:
+        handle = asyncio.get_running_loop().call_later(
+            max(0.0, left), stream.close, "token_expired"
+        )
+        _TIMERS[id(stream)] = handle
+        # The timer must not keep a closed stream alive until the token's expiry.
+        closed = getattr(stream, "closed", None)
+        if isinstance(closed, asyncio.Event):
+            task = asyncio.ensure_future(_cancel_when(closed, handle))
+            _WATCHERS.add(task)
+            task.add_done_callback(_WATCHERS.discard)
+    return stream
+
+
+async def _cancel_when(closed: asyncio.Event, handle: asyncio.TimerHandle) -> None:
+    await closed.wait()
+    handle.cancel()
+    for key, value in list(_TIMERS.items()):
+        if value is handle:
+            del _TIMERS[key]
+
+
+async def refresh(ctx: ServerContext, stream: MultiSubscription, token: object) -> Principal:
+    """In-band refresh on a bidirectional connection: ``{"type":"auth","token":T}``.
+
+    The new token must be for the same ``sub`` and still grant every channel the connection
+    holds; then it replaces the principal and its ``exp`` the expiry. Otherwise the refusal
+    is an ``error`` frame and the old token (and its expiry) stay.
+    """
+    settings = ctx.config.jwt
+    if settings is None:
+        raise TransportError("bad_param", "this server does not use signed tokens")
+    if not isinstance(token, str):
+        raise TransportError("bad_message", "auth needs a token string")
+    principal = verify(token, settings)
+    if principal.id != stream.principal.id:
+        raise TransportError("forbidden", "a refresh must be for the same sub")
+    for name in stream.channels:
+        channel = ctx.hub.find(name)
+        if channel is not None:
+            rights.require(principal, "subscribe", name, channel.options)
+    stream.principal = principal
+    expire_with_token(stream, principal)
+    return principal
+
+
 def open_multi(ctx: ServerContext, principal: Principal) -> MultiSubscription:
     return MultiSubscription(ctx.hub, principal, ctx.config.max_channels_per_connection)
 
@@ -127,8 +196,9 @@ async def admit_stream(
     q: Any = conn.query_params if query is None else query
     try:
         # access_token: RFC 6750 §2.3, for browsers, whose WebSocket and EventSource cannot
-        # send an Authorization header; the auth hook decides what it means.
-        check_known(q, (*allowed, "channel", "cursor", "access_token"))
+        # send an Authorization header; the auth hook decides what it means (the JWT hook
+        # ignores it: a single-use ticket is the URL-safe way, see tickets.py).
+        check_known(q, (*allowed, "channel", "cursor", "access_token", "ticket"))
         names = [n for n in _getlist(q, "channel") if n != ""]
         if "channel" not in q:
             if "cursor" in q:
@@ -139,6 +209,9 @@ async def admit_stream(
                 after = parse_after(q.get("after"))
             epoch = parse_epoch(q.get("epoch"))
             principal = await ctx.admit(transport, conn)
+            default = ctx.hub.find(DEFAULT)
+            if default is not None:  # the single stream is the default channel: same rights
+                rights.require(principal, "subscribe", DEFAULT, default.options)
             return Admitted(ctx, transport, conn, principal, after, epoch)
         if "after" in q or "epoch" in q:
             raise TransportError("bad_param", "with channel= the cursors go in cursor=")
@@ -154,6 +227,7 @@ async def admit_stream(
         channels = []
         for name, cursor in zip(names, cursors, strict=True):
             channels.append((await ctx.hub.admit(principal, name), cursor))
+        ctx.ops.named_channels(names)
         return Admitted(ctx, transport, conn, principal, channels=channels)
     except TransportError as error:
         ctx.reject(transport, conn, error)

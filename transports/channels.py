@@ -38,6 +38,7 @@ class NamespaceOptions:
     presence: bool = False  # join/leave frames and the member list
     publish: bool = False  # clients may publish (POST/WS/WebRTC/MQTT inbound)
     anonymous_publish: bool = False  # ...even the anonymous principal
+    anonymous_subscribe: bool = True  # public: anonymous clients may subscribe (rights.py)
     max_message_bytes: int = 16 * 1024  # encoded size of a publish's data
 
 

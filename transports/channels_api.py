@@ -9,7 +9,8 @@
   here without a CORS preflight.
 - ``GET /api/channels/{channel}`` → ``{"channel","epoch","last_seq","first_seq",
   "subscribers","presence", "members": [{"client","user"}]}`` (members only where the
-  namespace has presence on). A channel that does not exist yet is not created by a GET.
+  namespace has presence on and the caller holds the ``presence`` right, see rights.py). A
+  channel that does not exist yet is not created by a GET.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from transports import rights
 from transports.auth import Principal
 from transports.channels import parse_channel
 from transports.errors import TransportError
@@ -74,12 +76,17 @@ def channel_routes(ctx: Callable[[], Context], read_body: ReadBody) -> list[Base
     async def describe(request: Request) -> Response:
         try:
             name, _ = parse_channel(request.path_params["channel"])
+            principal = await ctx().admit("http", request)
         except TransportError as error:
             return _error(error)
         channel = ctx().hub.find(name)
         if channel is None:
             return JSONResponse({"channel": name, "exists": False, "subscribers": 0})
-        return JSONResponse({**channel.describe(), "exists": True})
+        out = {**channel.describe(), "exists": True}
+        # Who is here is the ``presence`` right's to see (rights.py), not every subscriber's.
+        if not rights.allowed(principal, "presence", name, channel.options):
+            out.pop("members", None)
+        return JSONResponse(out)
 
     return [
         Route("/api/channels/{channel}/messages", publish, methods=["POST"]),

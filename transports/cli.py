@@ -15,12 +15,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from transports import channels_cli, tls_cli
+from transports import auth_cli, channels_cli, tls_cli
 from transports.channels import NamespaceOptions
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
 from transports.config import DEFAULTS, ServerConfig
 from transports.demo import cli as demo_cli
+from transports.jwtauth import JWTSettings, read_key
 from transports.lab import cli as lab_cli
 from transports.lab.load import cli as load_cli
 from transports.ops import cli as ops_cli
@@ -88,6 +89,18 @@ def serve(
             "printed in the dashboard URL).",
         ),
     ] = None,
+    auth: Annotated[
+        str, typer.Option(help="none (admin token; anonymous subscribe) | jwt (signed tokens).")
+    ] = "none",
+    jwt_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRANSPORT_LAB_JWT_KEY",
+            help="--auth jwt: HS256 secret, or @FILE with a PEM public key (RS256/ES256).",
+        ),
+    ] = None,
+    jwt_algorithm: Annotated[str, typer.Option(help="HS256 | RS256 | ES256")] = "HS256",
+    jwt_audience: Annotated[str | None, typer.Option(help="Required aud claim.")] = None,
     mqtt_user: Annotated[
         list[str] | None,
         typer.Option(help="USER:PASSWORD the managed Mosquitto accepts, to publish (repeatable)."),
@@ -182,6 +195,7 @@ def serve(
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             gc_freeze=True,
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
+            jwt=_jwt_settings(auth, jwt_key, jwt_algorithm, jwt_audience),
             engine_url=engine,
             namespaces=_namespaces(namespace),
             traffic_log=traffic_log or traffic_payload,
@@ -225,6 +239,23 @@ def serve(
             Server(uvicorn_config(build_app(names, cfg), host, port, cfg)).run()
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the signal after a graceful shutdown
+
+
+def _jwt_settings(
+    auth: str, key: str | None, algorithm: str, audience: str | None
+) -> JWTSettings | None:
+    """``--auth jwt`` settings (ValueError for a bad combination, shown as a usage error)."""
+    if auth not in ("none", "jwt"):
+        raise ValueError("--auth must be none or jwt")
+    if auth == "none":
+        return None
+    if not key:
+        raise ValueError("--auth jwt needs --jwt-key (or TRANSPORT_LAB_JWT_KEY)")
+    try:
+        text = read_key(key)
+    except OSError as exc:
+        raise ValueError(f"--jwt-key: {exc}") from None
+    return JWTSettings(text, algorithm, audience)
 
 
 def _namespaces(specs: list[str] | None) -> dict[str, NamespaceOptions]:
@@ -324,6 +355,7 @@ fault_cli.register(app)
 ops_cli.register(app)
 experiments_cli.register(app)
 channels_cli.register(app)
+auth_cli.register(app)
 load_cli.register(app)
 demo_cli.register(app)
 tls_cli.register(app)

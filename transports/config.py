@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from transports.channels import NamespaceOptions, default_namespaces
+from transports.jwtauth import JWTSettings
 
 if TYPE_CHECKING:
     from transports.auth import Principal
@@ -116,6 +117,8 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     # Bearer token for write/admin endpoints; None = generated at start-up (see auth.py).
     admin_token: str | None = None
+    # Signed tokens (jwtauth.py): when set, they are the auth hook (unless one is passed).
+    jwt: JWTSettings | None = None
     # Channels (docs/channels.md): namespaces and their options, bounds, hooks.
     namespaces: dict[str, NamespaceOptions] = field(default_factory=default_namespaces)
     max_channels: int = 1000  # channels held by the hub (idle ones are evicted beyond it)

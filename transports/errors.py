@@ -39,6 +39,9 @@ _KINDS = [
     ErrorKind("bad_channel", 400, False, "channel name outside the grammar or namespace unknown"),
     ErrorKind("too_many_channels", 400, False, "more channels than the documented limit"),
     ErrorKind("unauthorized", 401, False, "no valid credentials"),
+    ErrorKind(
+        "token_expired", 401, False, "the token's exp passed (at connect or while connected)"
+    ),
     ErrorKind("forbidden", 403, False, "credentials valid but not allowed here"),
     ErrorKind("bad_origin", 403, False, "Origin header not in the allowed list"),
     ErrorKind("cursor_ahead", 409, False, "'after' is beyond the last seq of this epoch"),

@@ -31,8 +31,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from transports import rights
 from transports.auth import Principal
 from transports.channels import DEFAULT, NamespaceOptions, parse_channel
 from transports.config import ServerConfig
@@ -42,10 +43,7 @@ from transports.history import History, MemoryHistory, SqliteHistory
 from transports.message import Control
 from transports.strictjson import check as strict_check
 
-if TYPE_CHECKING:
-    from transports.engine import Engine
-
-__all__ = ["Channel", "Hub", "Listener"]
+__all__ = ["Channel", "Engine", "Hub", "Listener"]
 
 MAX_ID = 64  # characters of a client message id
 
@@ -54,6 +52,30 @@ class Listener(Protocol):
     """A connection that wants a channel's presence frames (a multi-channel stream)."""
 
     def push(self, frame: Control) -> None: ...
+
+
+class Engine(Protocol):
+    """What the hub asks of an engine (see :class:`~transports.engine.redis.RedisEngine`;
+    :func:`transports.engine.open_engine` picks one by URL)."""
+
+    url: str
+
+    async def start(self, hub: Hub) -> None: ...
+    async def open(self, channel: Channel) -> None:
+        """Make the channel's local feed current (epoch, last seq, recent history)."""
+        ...
+
+    async def publish(
+        self, channel: Channel, principal: Principal, msg_id: str | None, data: Any
+    ) -> tuple[str, int]:
+        """Store one message; ``(epoch, seq)`` it got (the first attempt's, for a known id)."""
+        ...
+
+    def joined(self, channel: Channel, client: str, user: str) -> None: ...
+    def left(self, channel: Channel, client: str, user: str) -> None: ...
+    def forget(self, channel: Channel) -> None: ...
+    async def readiness(self) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -170,6 +192,7 @@ class Hub:
     async def admit(self, principal: Principal, raw: object) -> Channel:
         """A subscribe: the channel (created if needed), after the ``on_subscribe`` hook."""
         channel = self.channel(raw)
+        rights.require(principal, "subscribe", channel.name, channel.options)
         hook = self.config.on_subscribe
         if hook is not None:
             await hook(principal, channel.name)
@@ -191,6 +214,7 @@ class Hub:
             raise TransportError("forbidden", f"namespace {channel.namespace!r} is subscribe-only")
         if principal.anonymous and not options.anonymous_publish:
             raise TransportError("unauthorized", "anonymous clients may not publish here")
+        rights.require(principal, "publish", channel.name, options)
         key = (principal.id, msg_id) if msg_id is not None else None
         if key is not None and self.engine is None:
             seen = self._seen(channel, key)

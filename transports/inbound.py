@@ -7,7 +7,9 @@ On a single-stream connection a client may only ``ping`` (:func:`answer_client_f
   ``gap``/``reset``) for C, then C's frames; ``{"type":"unsubscribe","channel":C}`` →
   ``{"type":"unsubscribed","channel":C}``;
 - ``{"type":"publish","channel":C,"data":…,"id":ID}`` → ``{"type":"ack","channel","epoch",
-  "seq","id"}`` (the same ack again for an ``id`` seen within the idempotency window).
+  "seq","id"}`` (the same ack again for an ``id`` seen within the idempotency window);
+- ``{"type":"auth","token":T}`` → ``{"type":"authed","user","exp"}``: an in-band token
+  refresh (``admission.refresh``), so the connection outlives its first token's ``exp``.
 
 A request that is refused is answered with ``{"type":"error","reason","detail",…}`` echoing
 its ``id``/``channel``, and the connection stays open: one bad publish costs that publish,
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from transports.admission import refresh
 from transports.errors import TransportError
 from transports.message import Control, Cursor
 from transports.streams import MultiSubscription
@@ -55,11 +58,14 @@ async def handle(ctx: ServerContext, stream: MultiSubscription, raw: str | bytes
     if kind == "ping":
         stream.push(Control("pong", {"id": obj.get("id")}))
         return None
-    if kind not in ("subscribe", "unsubscribe", "publish"):
+    if kind not in ("subscribe", "unsubscribe", "publish", "auth"):
         return "bad_param"
     echo = {k: obj[k] for k in ("id", "channel") if isinstance(obj.get(k), str)}
     try:
-        if kind == "publish":
+        if kind == "auth":
+            principal = await refresh(ctx, stream, obj.get("token"))
+            stream.push(Control("authed", {"user": principal.id, "exp": principal.claims["exp"]}))
+        elif kind == "publish":
             if "data" not in obj:
                 raise TransportError("bad_message", 'publish needs "data"')
             principal, channel = stream.principal, obj.get("channel")

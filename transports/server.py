@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -38,7 +38,12 @@ from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
 from transports.hosts import HostCheck
+from transports.httpio import admin_json as admin_json
+from transports.httpio import error_response as error_response
+from transports.httpio import read_body as read_body
+from transports.httpio import refused as refused
 from transports.hub import Hub
+from transports.jwtauth import jwt_authenticator
 from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
 from transports.ops.admin import ops_routes
@@ -46,6 +51,7 @@ from transports.ops.hooks import Operations
 from transports.publisher import Ticker
 from transports.stats import TransportStats
 from transports.streams import MultiSubscription
+from transports.tickets import TicketBook, with_tickets
 
 log = logging.getLogger("transports.server")
 
@@ -68,7 +74,10 @@ class ServerContext:
         # Generated when not configured; `serve` and LiveServer set it up front so it stays
         # the same across a server restart (the dashboard keeps using it).
         self.admin_token = config.admin_token or secrets.token_urlsafe(32)
-        self.auth = with_admin_token(self.admin_token, auth)
+        if config.jwt is not None and auth is allow_anonymous:
+            auth = jwt_authenticator(config.jwt)
+        self.tickets = TicketBook()
+        self.auth = with_admin_token(self.admin_token, with_tickets(self.tickets, auth))
         self.hub = Hub(feed, config)  # named channels; the feed is its default channel
         self.stats: dict[str, TransportStats] = {}
         self.ticker = Ticker(feed, config.rate, config.payload_bytes)
@@ -222,52 +231,6 @@ def answer_client_frame(
     return codec.encode(Control("pong", {"id": obj.get("id")})), None
 
 
-def error_response(error: TransportError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.kind.status)
-
-
-def refused(conn: HTTPConnection, error: TransportError) -> JSONResponse:
-    """One log line and the documented answer, for a refused request outside a transport."""
-    client = f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
-    log.warning("%s %s rejected %s: %s", conn.url.path, client, error.reason, error.detail)
-    return error_response(error)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as ``too_large`` as soon as it passes ``limit`` bytes (not
-    buffered whole first). A client that aborts its body is ``bad_message`` (one log line,
-    no ``ClientDisconnect`` traceback; nobody is left to read the answer)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TransportError("too_large", f"{declared} bytes > {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise TransportError("too_large", f"more than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise TransportError("bad_message", "the client aborted the request body") from None
-    return b"".join(chunks)
-
-
-async def admin_json(ctx: ServerContext, request: Request) -> Any:
-    """The strict-JSON body of a write/admin request, after :meth:`ServerContext.require_admin`.
-
-    Only ``application/json`` is accepted: a cross-site page can send ``text/plain`` or a
-    form without a CORS preflight (Fetch standard §4.1, "CORS-safelisted request-header"),
-    never JSON. An empty body is ``None``.
-    """
-    await ctx.require_admin(request)
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise TransportError("bad_media_type", f"Content-Type {media[:60]!r}")
-    body = await read_body(request, ctx.config.max_frame_bytes)
-    return strictjson.loads(body) if body.strip() else None
-
-
 def load_transport(name: str) -> ServerTransport:
     if name not in REGISTRY:
         raise ValueError(f"unknown transport {name!r}; choose from {', '.join(ALL)}")
@@ -345,6 +308,19 @@ def create_app(
         ctx().ops.published("http", message, client)
         return JSONResponse(message.to_dict())
 
+    async def api_tickets(request: Request) -> Response:
+        # Same-origin (admit checks Origin) and a JSON or empty body only: no simple-request
+        # CSRF can make a browser mint a ticket with its cookie.
+        try:
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            body = await read_body(request, 1024)
+            if body and kind != "application/json":
+                raise TransportError("bad_media_type", f"Content-Type {kind[:60]!r}")
+            ticket = ctx().tickets.issue(await ctx().admit("http", request))
+        except TransportError as error:
+            return refused(request, error)
+        return JSONResponse({"ticket": ticket, "expires_in": ctx().tickets.ttl})
+
     async def api_publisher(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -411,6 +387,7 @@ def create_app(
         Route("/api/stats", api_stats),
         Route("/api/publish", api_publish, methods=["POST"]),
         Route("/api/publisher", api_publisher, methods=["GET", "POST"]),
+        Route("/api/tickets", api_tickets, methods=["POST"]),
     ]
     routes.extend(channel_routes(ctx, read_body))
     if config.engine_url:

@@ -41,7 +41,8 @@ from transports.demo.collab import Docs
 from transports.demo.rules import hooks, namespace_of, namespaces
 from transports.demo.tokens import MQTT_USER, Signer, can_read, can_write
 from transports.errors import TransportError
-from transports.server import ServerContext, error_response, read_body, refused
+from transports.httpio import error_response, read_body, refused
+from transports.server import ServerContext
 from transports.strictjson import loads as strict_loads
 
 DEMOS_DIR = Path(__file__).resolve().parents[2] / "demos"
@@ -185,7 +186,7 @@ class Demo:
         return JSONResponse({"username": MQTT_USER, "password": self.signer.mqtt_password()})
 
     async def invite(self, request: Request) -> Response:
-        return await teacher.invite(self, request)
+        return await teacher.invite(self.signer, NAMES, request)
 
     def routes(self) -> list[BaseRoute]:
         return [

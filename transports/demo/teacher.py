@@ -12,17 +12,15 @@ notes). The invite is a writer token for the name ``class``; attendees mint thei
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import segno
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from transports.demo.tokens import Signer
 from transports.errors import TransportError
-from transports.server import refused
-
-if TYPE_CHECKING:
-    from transports.demo.app import Demo
+from transports.httpio import refused
 
 LOOPBACK = ("127.", "localhost", "[::1]", "::1")
 
@@ -36,18 +34,17 @@ def lan_addresses() -> list[str]:
     return sorted(a for a in addresses if not a.startswith("127."))
 
 
-async def invite(demo: Demo, request: Request) -> Response:
-    from transports.demo.app import NAMES
-
+async def invite(signer: Signer, names: Sequence[str], request: Request) -> Response:
+    """The invite for one of ``names`` (the demos served), signed by ``signer``."""
     try:
         await request.app.state.ctx.require_admin(request)
         name = request.query_params.get("demo", "chat")
-        if name not in NAMES:
-            raise TransportError("bad_param", f"demo must be one of {', '.join(NAMES)}")
+        if name not in names:
+            raise TransportError("bad_param", f"demo must be one of {', '.join(names)}")
     except TransportError as error:
         return refused(request, error)
     host = request.headers.get("host", "127.0.0.1")
-    url = f"{request.url.scheme}://{host}/demos/{name}/#token={demo.signer.mint('class', 'writer')}"
+    url = f"{request.url.scheme}://{host}/demos/{name}/#token={signer.mint('class', 'writer')}"
     svg = segno.make(url, error="m").svg_inline(scale=5, dark="#222", light="#fff")
     return JSONResponse(
         {

@@ -19,34 +19,8 @@ extra, ``pip install 'transport-lab[redis]'``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from transports.auth import Principal
-    from transports.hub import Channel, Hub
-
-
-class Engine(Protocol):
-    """What the hub asks of an engine (see :class:`~.redis.RedisEngine`)."""
-
-    url: str
-
-    async def start(self, hub: Hub) -> None: ...
-    async def open(self, channel: Channel) -> None:
-        """Make the channel's local feed current (epoch, last seq, recent history)."""
-        ...
-
-    async def publish(
-        self, channel: Channel, principal: Principal, msg_id: str | None, data: Any
-    ) -> tuple[str, int]:
-        """Store one message; ``(epoch, seq)`` it got (the first attempt's, for a known id)."""
-        ...
-
-    def joined(self, channel: Channel, client: str, user: str) -> None: ...
-    def left(self, channel: Channel, client: str, user: str) -> None: ...
-    def forget(self, channel: Channel) -> None: ...
-    async def readiness(self) -> dict[str, Any]: ...
-    async def close(self) -> None: ...
+# The protocol lives beside the hub that asks for it, so the hub never imports its engines.
+from transports.hub import Engine
 
 
 def open_engine(url: str) -> Engine:

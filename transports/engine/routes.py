@@ -20,21 +20,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from transports.errors import TransportError
+from transports.httpio import refused
 
 if TYPE_CHECKING:
-    from transports.server import ServerContext
+    from transports.ops.context import OpsContext
 
 
-async def engine_check(ctx: ServerContext) -> dict[str, Any] | None:
+async def engine_check(ctx: OpsContext) -> dict[str, Any] | None:
     """The engine's readiness (``{"ok": bool, ...}``), or None without an engine."""
     engine = ctx.hub.engine
     return None if engine is None else await engine.readiness()
 
 
-def engine_routes(ctx: Callable[[], ServerContext]) -> list[BaseRoute]:
+def engine_routes(ctx: Callable[[], OpsContext]) -> list[BaseRoute]:
     async def info(request: Request) -> Response:
-        from transports.server import refused
-
         c = ctx()
         try:
             await c.require_admin(request)

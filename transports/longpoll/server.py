@@ -147,7 +147,7 @@ class LongPollTransport(ServerTransport):
                 separators=(",", ":"),
                 ensure_ascii=False,
             ).encode()
-            stats.sent(len(body), len(frames))
+            stats.sent_batch(len(body), frames)
             return Response(
                 body, media_type="application/json", headers={"Cache-Control": "no-store"}
             )

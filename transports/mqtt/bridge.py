@@ -65,6 +65,17 @@ SYS_TOPICS = (
 )
 
 
+def carried(channel: Channel) -> bool:
+    """Whether the broker carries ``channel``: only namespaces anonymous clients may read.
+
+    The broker lets anyone connect and read the feed topics (its ACL refuses their writes),
+    so a channel of a private namespace (``anonymous_subscribe=False``) is never published
+    there: talking to the broker directly must not bypass the rights that every other
+    transport enforces (``rights.py``). Such channels are served over WS/SSE/polling/WebRTC.
+    """
+    return channel.options.anonymous_subscribe
+
+
 class FeedBridge:
     def __init__(
         self,
@@ -154,7 +165,7 @@ class FeedBridge:
     def publish_channel_meta(self) -> None:
         if self.hub is not None:
             for channel in self.hub.all():
-                if channel.name != DEFAULT:
+                if channel.name != DEFAULT and carried(channel):
                     self.publish_meta(channel.feed, channel.name)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -245,6 +256,9 @@ class FeedBridge:
         self.stats.sent(len(text.encode()), frame=message)
 
     def _follow_channel(self, channel: Channel) -> None:
+        if not carried(channel):
+            self.counters["private_channels"] = self.counters.get("private_channels", 0) + 1
+            return
         task = asyncio.ensure_future(self._run(channel.feed))
         task.set_name(f"mqtt-bridge-{channel.name}")
         self._channel_tasks.add(task)
@@ -255,7 +269,8 @@ class FeedBridge:
     def _presence(self, channel: Channel, frame: Control) -> None:
         """join/leave go to the channel's topic at QoS 0, outside the seq-ordered window."""
         if self._client is not None and self._connected.is_set():
-            topic = f"{self.prefix}/{channel.name}" if channel.name != DEFAULT else None
+            public = channel.name != DEFAULT and carried(channel)
+            topic = f"{self.prefix}/{channel.name}" if public else None
             if topic is not None:
                 self._client.publish(topic, codec.encode(frame), qos=0)
 

@@ -39,6 +39,11 @@ class Broker:
         return f"mqtt://{self.host}:{self.port}"
 
     @property
+    def client_url(self) -> str:
+        """The URL clients are given (``mqtts://`` where the broker has a TLS listener)."""
+        return self.url
+
+    @property
     def bridge_url(self) -> str:
         """:attr:`url` with the bridge's credentials and protocol, for ``mqtt_url``."""
         auth = ""
@@ -71,7 +76,7 @@ class Broker:
         return True
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "url": self.url, "protocols": list(self.protocols)}
+        return {"kind": self.kind, "url": self.client_url, "protocols": list(self.protocols)}
 
 
 class ExternalBroker(Broker):

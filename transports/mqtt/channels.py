@@ -22,7 +22,6 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 from paho.mqtt.packettypes import PacketTypes
@@ -34,7 +33,7 @@ from transports.channels import DEFAULT
 from transports.client import ConnectionLost
 from transports.errors import TransportError, from_response
 from transports.message import Control, Cursor, Frame
-from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop
+from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop, target
 from transports.publishing import ACK_TIMEOUT, answer, new_id, with_retries
 from transports.tls import client_context
 
@@ -91,8 +90,8 @@ class _Connection:
         self.started = False
 
     async def open(self, topics: list[str]) -> None:
-        url = urlsplit(self.sub.broker_override or self.sub.broker_url)
-        self.client.connect_async(url.hostname or "127.0.0.1", url.port or 1883, self.sub.keepalive)
+        host, port = target(self.client, self.sub.broker_override or self.sub.broker_url)
+        self.client.connect_async(host, port, self.sub.keepalive)
         self.client.loop_start()
         self.started = True
         rc = await self.expect("connack")

@@ -41,7 +41,12 @@ def open_broker(config: ServerConfig) -> Broker:
             from transports.mqtt.mosquitto import MosquittoBroker
 
             return MosquittoBroker(
-                executable=path, prefix=config.mqtt_prefix, users=config.mqtt_users
+                executable=path,
+                prefix=config.mqtt_prefix,
+                users=config.mqtt_users,
+                tls=(config.tls_certfile, config.tls_keyfile)
+                if config.tls_certfile and config.tls_keyfile
+                else None,
             )
         if choice == "mosquitto":
             raise BrokerError("broker='mosquitto' but the mosquitto executable is not installed")

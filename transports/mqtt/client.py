@@ -43,7 +43,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -53,7 +52,7 @@ from transports.client import ConnectionLost
 from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
 from transports.mqtt import channels
-from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop
+from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_loop, target
 from transports.tls import client_context
 
 log = logging.getLogger("transports.mqtt.client")
@@ -157,8 +156,7 @@ class MQTTSubscriber:
         started = False
         try:
             await self._refresh(http)
-            url = urlsplit(self.broker_override or self.broker_url)
-            host, port = url.hostname or "127.0.0.1", url.port or 1883
+            host, port = target(client, self.broker_override or self.broker_url)
             if self.mqtt5:
                 client.connect_async(
                     host,

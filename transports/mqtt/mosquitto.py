@@ -90,6 +90,7 @@ class MosquittoBroker(Broker):
         state_dir: str | None = None,
         prefix: str = "transport-lab",
         users: tuple[tuple[str, str], ...] = (),
+        tls: tuple[str, str] | None = None,
         **limits: Any,
     ) -> None:
         self.executable = executable
@@ -99,6 +100,9 @@ class MosquittoBroker(Broker):
         self._bridge_user = ("transport-lab-bridge", secrets.token_urlsafe(24))
         self.credentials = self._bridge_user
         self.port = port or free_port()
+        # (certfile, keyfile): a second, TLS listener (mqtts) with the server's certificate.
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
         self.persistence = persistence
         self.limits = {**DEFAULTS, **limits}
         self._own_dir = state_dir is None
@@ -127,6 +131,17 @@ class MosquittoBroker(Broker):
         lim = self.limits
         lines = [
             f"listener {self.port} 127.0.0.1",
+        ]
+        if self.tls_port is not None:
+            # TLS options follow the listener they belong to (mosquitto.conf(5)); the files
+            # are copies in our state dir, readable by the unprivileged broker user.
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"certfile {self.state_dir / 'tls-cert.pem'}",
+                f"keyfile {self.state_dir / 'tls-key.pem'}",
+                "tls_version tlsv1.2",
+            ]
+        lines += [
             "allow_anonymous true",
             f"password_file {self.state_dir / 'passwd'}",
             f"acl_file {self.state_dir / 'acl'}",
@@ -189,6 +204,12 @@ class MosquittoBroker(Broker):
         self.config_path.write_text(self.config_text())
         (self.state_dir / "acl").write_text(self.acl_text())
         self._write_passwords()
+        tls_files: tuple[Path, ...] = ()
+        if self.tls is not None:
+            tls_files = (self.state_dir / "tls-cert.pem", self.state_dir / "tls-key.pem")
+            for source, copy in zip(self.tls, tls_files, strict=True):
+                shutil.copyfile(source, copy)
+                copy.chmod(0o600)
         if os.geteuid() != 0:
             return {}
         try:
@@ -199,7 +220,7 @@ class MosquittoBroker(Broker):
                 f.write("user root\n")
             return {}
         owned = (self.state_dir, data, *data.iterdir(), self.state_dir / "passwd")
-        for path in (*owned, self.state_dir / "acl"):
+        for path in (*owned, self.state_dir / "acl", *tls_files):
             os.chown(path, user.pw_uid, user.pw_gid)
         return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
@@ -226,6 +247,12 @@ class MosquittoBroker(Broker):
         except NotListening as exc:
             await self.stop()
             raise BrokerError(f"{exc}; log: {self.log_tail()}") from None
+        if self.tls_port is not None:
+            try:
+                await wait_for_port(self.host, self.tls_port, timeout, alive=lambda: self.running)
+            except NotListening as exc:
+                await self.stop()
+                raise BrokerError(f"TLS listener: {exc}; log: {self.log_tail()}") from None
         log.info("mosquitto %s pid %s on %s", self.version, self.pid, self.url)
 
     async def stop(self, kill: bool = False, timeout: float = 5.0) -> None:
@@ -256,6 +283,14 @@ class MosquittoBroker(Broker):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
+    @property
+    def client_url(self) -> str:
+        """What clients are told: mqtts when the TLS listener is on (the bridge stays on the
+        plain loopback listener, inside the server's own host)."""
+        if self.tls_port is not None:
+            return f"mqtts://{self.host}:{self.tls_port}"
+        return self.url
+
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
@@ -264,7 +299,8 @@ class MosquittoBroker(Broker):
             "persistence": self.persistence,
             "limits": {k: v for k, v in self.limits.items()},
             "tcp_nodelay": True,
-            "listeners": [f"127.0.0.1:{self.port}"],
+            "listeners": [f"127.0.0.1:{self.port}"]
+            + ([f"mqtts://127.0.0.1:{self.tls_port}"] if self.tls_port else []),
         }
 
 

@@ -105,3 +105,17 @@ def stop_loop(client: mqtt.Client) -> None:
         if sock is not None:
             sock.close()
             setattr(client, name, None)
+
+
+def target(client: mqtt.Client, url: str) -> tuple[str, int]:
+    """Host and port of a broker URL; ``mqtts://`` turns on TLS with the verifying client
+    context (``tls.client_context``: system CAs or ``TRANSPORT_LAB_CAFILE``), port 8883."""
+    from urllib.parse import urlsplit
+
+    from transports.tls import client_context
+
+    parts = urlsplit(url)
+    if parts.scheme == "mqtts":
+        client.tls_set_context(client_context())
+        return parts.hostname or "127.0.0.1", parts.port or 8883
+    return parts.hostname or "127.0.0.1", parts.port or 1883

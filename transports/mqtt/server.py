@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from transports.errors import TransportError
 from transports.message import Control
-from transports.mqtt.bridge import FeedBridge
+from transports.mqtt.bridge import FeedBridge, carried
 from transports.mqtt.broker import Broker
 from transports.mqtt.choose import open_broker
 from transports.mqtt.pahoutil import META
@@ -150,7 +150,12 @@ class MQTTTransport(ServerTransport):
             name = q.get("channel")
             feed = self.ctx.feed
             if name is not None:  # a named channel (on_subscribe decides)
-                feed = (await self.ctx.hub.admit(principal, name)).feed
+                channel = await self.ctx.hub.admit(principal, name)
+                if not carried(channel):
+                    raise TransportError(
+                        "forbidden", f"the broker does not carry private channel {name!r}"
+                    )
+                feed = channel.feed
             frames = feed.read(after if after is not None else 0, epoch, limit)
         except TransportError as error:
             self.ctx.reject(self.name, request, error)

@@ -19,47 +19,40 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from transports.errors import TransportError
+from transports.httpio import admin_json
 from transports.ops.health import health_endpoints
 from transports.ops.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from transports.server import ServerContext
-
-
-async def admin_json(ctx: ServerContext, request: Request) -> Any:
-    # Imported late: transports.server imports this module.
-    from transports.server import admin_json as strict_admin_json
-
-    return await strict_admin_json(ctx, request)
-
+    from transports.ops.context import OpsContext
 
 STATIC = Path(__file__).parent.parent / "web" / "static"
 MAX_LISTED = 500
 
 
-def admin_token(ctx: ServerContext) -> str:
+def admin_token(ctx: OpsContext) -> str:
     """The bearer token that grants the admin role."""
     return ctx.admin_token
 
 
-async def require_admin(ctx: ServerContext, conn: HTTPConnection) -> None:
+async def require_admin(ctx: OpsContext, conn: HTTPConnection) -> None:
     """The one admin check of the operations endpoints (``unauthorized``/``forbidden``)."""
     await ctx.require_admin(conn)
 
 
-def _error(ctx: ServerContext, request: Request, error: TransportError) -> Response:
+def _error(ctx: OpsContext, request: Request, error: TransportError) -> Response:
     ctx.reject("admin", request, error)
     return JSONResponse(error.body(), status_code=error.kind.status)
 
 
-def ops_routes(ctx: Callable[[], ServerContext], metrics_here: bool = True) -> list[BaseRoute]:
+def ops_routes(ctx: Callable[[], OpsContext], metrics_here: bool = True) -> list[BaseRoute]:
     """Health, admin and (unless on its own port) metrics routes."""
 
     async def connections(request: Request) -> Response:

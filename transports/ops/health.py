@@ -25,14 +25,16 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from transports.engine.routes import engine_check
+
 if TYPE_CHECKING:
-    from transports.server import ServerContext
+    from transports.ops.context import OpsContext
 
 PROBE_TIMEOUT = 1.0
 STARTED = time.time()
 
 
-def health_endpoints(ctx: Callable[[], ServerContext]) -> tuple[Any, Any]:
+def health_endpoints(ctx: Callable[[], OpsContext]) -> tuple[Any, Any]:
     async def healthz(request: Request) -> Response:
         c = ctx()
         return JSONResponse(
@@ -50,7 +52,7 @@ def health_endpoints(ctx: Callable[[], ServerContext]) -> tuple[Any, Any]:
     return healthz, readyz
 
 
-async def readiness(ctx: ServerContext) -> dict[str, dict[str, Any]]:
+async def readiness(ctx: OpsContext) -> dict[str, dict[str, Any]]:
     feed = ctx.feed
     checks: dict[str, dict[str, Any]] = {
         "feed": {"ok": not feed.draining, "epoch": feed.epoch, "last_seq": feed.last_seq}
@@ -64,8 +66,6 @@ async def readiness(ctx: ServerContext) -> dict[str, dict[str, Any]]:
     mqtt = ctx.transports.get("mqtt")
     if mqtt is not None:
         checks["broker"] = await _broker(mqtt)
-    from transports.engine.routes import engine_check
-
     engine = await engine_check(ctx)
     if engine is not None:  # serve --engine redis://...: Redis answers, fan-out subscribed
         checks["engine"] = engine

@@ -191,6 +191,13 @@ class Operations:
         CURRENT.set(record)
         return record
 
+    def named_channels(self, names: list[str]) -> None:
+        """The channels a multi-channel connection asked for at admission (its log lines
+        and the admin view name them; later subscribe frames are not tracked here)."""
+        conn = CURRENT.get()
+        if conn is not None:
+            conn.channels = list(names)
+
     def subscribed(self, sub: Subscription) -> None:
         """The feed's subscribe hook: remember which subscription serves this connection."""
         conn = CURRENT.get()

@@ -14,9 +14,9 @@ Names follow the Prometheus conventions (``transportlab_`` prefix, ``_total`` co
 units ``_seconds``/``_bytes``). Label values come from fixed sets only — transport names and
 documented reasons — so cardinality is bounded; client addresses never become labels.
 
-Per-channel figures: when the feed grows named channels, label by *namespace* through
-:func:`namespace_label`, which caps the number of distinct values (``MAX_NAMESPACES``; the rest
-fold into ``other``).
+Per-channel figures are labelled by *namespace* (``chat:lobby`` → ``chat``, the single
+stream → ``default``) through :func:`namespace_label`, which caps the number of distinct values
+(``MAX_NAMESPACES``; the rest fold into ``other``): a channel name never becomes a label.
 
 Each server has its own :class:`~prometheus_client.CollectorRegistry` (several servers may
 share a process in tests and notebooks).
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -45,7 +45,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from transports.server import ServerContext
+    from transports.feed import Feed
+    from transports.stats import TransportStats
 
 PREFIX = "transportlab"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -120,8 +121,8 @@ class Metrics:
     def lag_for(self, transport: str) -> LagHistogram:
         return self.lag.setdefault(transport, LagHistogram())
 
-    def bind(self, ctx: ServerContext) -> None:
-        self.registry.register(ServerCollector(ctx))
+    def bind(self, ctx: ScrapeSource) -> None:
+        self.registry.register(ServerCollector(ctx, self.lag))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -135,6 +136,17 @@ class Metrics:
         return server
 
 
+class ScrapeSource(Protocol):
+    """What a scrape reads of the server context (``ServerContext`` satisfies it)."""
+
+    @property
+    def feed(self) -> Feed: ...
+    @property
+    def stats(self) -> Mapping[str, TransportStats]: ...
+    @property
+    def transports(self) -> Mapping[str, object]: ...
+
+
 def _family(kind: str, name: str, doc: str, labels: list[str]) -> Any:
     cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
     return cls(f"{PREFIX}_{name}", doc, labels=labels)
@@ -143,8 +155,9 @@ def _family(kind: str, name: str, doc: str, labels: list[str]) -> Any:
 class ServerCollector(Collector):
     """Reads the server's own counters at scrape time."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ScrapeSource, lag: Mapping[str, LagHistogram]) -> None:
         self.ctx = ctx
+        self.lag = lag  # the owning Metrics' histograms, filled as frames are sent
 
     def describe(self) -> list[Metric]:
         return []  # names depend on what is enabled; let the registry not pre-check them
@@ -192,11 +205,45 @@ class ServerCollector(Collector):
             "Time from publish (sent_at) to handing the frame to the transport",
             labels=["transport"],
         )
-        for name, hist in list(ctx.ops.metrics.lag.items()):
+        for name, hist in list(self.lag.items()):
             lag.add_metric([name], hist.cumulative(), hist.sum)
         yield lag
         yield from self._feed()
+        yield from self._channels()
         yield from self._transports()
+
+    def _channels(self) -> Iterator[Metric]:
+        """Named channels by namespace, read from the hub at scrape time (nothing per
+        message): namespaces are declared in the config, and :func:`namespace_label` caps
+        them anyway, so the label set stays bounded however many channels clients open."""
+        hub = getattr(self.ctx, "hub", None)
+        if hub is None:
+            return
+        labels = ["namespace"]
+        count = _family("gauge", "channels", "Channels held by the hub", labels)
+        published = _family(
+            "counter", "channel_published_messages", "Messages published, by namespace", labels
+        )
+        subscribers = _family(
+            "gauge", "channel_subscribers", "Open channel subscriptions, by namespace", labels
+        )
+        members = _family(
+            "gauge", "channel_presence_members", "Presence members, by namespace", labels
+        )
+        totals: dict[str, list[int]] = {}
+        for channel in hub.all():
+            ns = namespace_label(channel.name)
+            row = totals.setdefault(ns, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += channel.feed.stats.published
+            row[2] += channel.feed.subscribers
+            row[3] += len(channel.members)
+        for ns, (n, pub, subs, mem) in sorted(totals.items()):
+            count.add_metric([ns], n)
+            published.add_metric([ns], pub)
+            subscribers.add_metric([ns], subs)
+            members.add_metric([ns], mem)
+        yield from (count, published, subscribers, members)
 
     def _feed(self) -> Iterator[Metric]:
         feed = self.ctx.feed

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection
 
-from transports import closing, codec, inbound, strictjson
-from transports.admission import open_multi
+from transports import closing, codec, inbound, rights, strictjson
+from transports.admission import expire_with_token, open_multi
 from transports.auth import ANONYMOUS, Principal
+from transports.channels import DEFAULT
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.message import Control, Frame
@@ -160,9 +161,14 @@ class Peer:
                     raise TransportError("too_large", f"{len(first)} bytes")
                 if is_single_stream(first):
                     after, epoch = parse_subscribe(first)
+                    default = self.ctx.hub.find(DEFAULT)
+                    if default is not None:  # same rights as the default channel's
+                        rights.require(self.principal, "subscribe", DEFAULT, default.options)
                     sub = self._sub = self.ctx.feed.subscribe(after, epoch)
+                    expire_with_token(sub, self.principal)
                 else:  # a multi-channel connection: the first frame is its first request
                     sub = self._sub = open_multi(self.ctx, self.principal)
+                    expire_with_token(sub, self.principal)
                     refused = await inbound.handle(self.ctx, sub, first)
                     if refused is not None:
                         raise TransportError(refused, "first channel message")

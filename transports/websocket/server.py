@@ -27,6 +27,7 @@ from transports import closing, codec, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
 from transports.feed import Subscription, SubscriptionClosed
+from transports.jwtauth import SUBPROTOCOL
 from transports.message import Frame, Message
 from transports.server import ServerTransport, answer_client_frame, pump
 from transports.streams import MultiSubscription
@@ -60,14 +61,17 @@ class WebSocketTransport(ServerTransport):
 
     async def endpoint(self, ws: WebSocket) -> None:
         ctx, stats = self.ctx, self.ctx.stats[self.name]
+        # A browser carries its token as `Sec-WebSocket-Protocol: transport-lab, bearer.<jwt>`
+        # (jwtauth.py); RFC 6455 §4.2.2 has the server name one offered subprotocol back.
+        chosen = SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None
         try:
             admitted = await admit_stream(ctx, self.name, ws)
             sub = admitted.open()
         except TransportError as error:
-            await ws.accept()
+            await ws.accept(subprotocol=chosen)
             await ws.close(error.kind.ws_code, error.reason)
             return
-        await ws.accept()
+        await ws.accept(subprotocol=chosen)
         stats.opened()
         if isinstance(sub, Subscription):
             # The single-stream endpoint (the default channel): the fan-out hot path.
@@ -149,7 +153,7 @@ class WebSocketTransport(ServerTransport):
                 return False
             text, size = codec.wire(message)
             writer.write(text)
-            stats.sent(size)
+            stats.sent(size, frame=message)
             return True
 
         async def pump() -> str:
@@ -169,7 +173,7 @@ class WebSocketTransport(ServerTransport):
                             return sub.closed_reason
                     text, size = codec.wire(frame)
                     writer.write(text)
-                    stats.sent(size)
+                    stats.sent(size, frame=frame)
             except SubscriptionClosed as ended:
                 return ended.reason
 

@@ -180,9 +180,12 @@ export class Channels {
       return;
     }
     const u = this._url("/ws", true);
-    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-    if (this.token) u.searchParams.set("token", this.token);
-    const ws = new WebSocket(u.toString());
+    u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
+    // The token rides in Sec-WebSocket-Protocol, the one header a browser may set on a
+    // WebSocket, never in the URL (logged, leaked by Referer); the server answers
+    // "transport-lab" (docs/security.md).
+    const protocols = this.token ? ["transport-lab", `bearer.${this.token}`] : [];
+    const ws = new WebSocket(u.toString(), protocols);
     this.conn = ws;
     ws.onopen = () => {
       this.stats.connects += 1;

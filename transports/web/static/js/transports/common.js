@@ -32,7 +32,8 @@ export function withQuery(url, params) {
 /** http(s)://host/path -> ws(s)://host/path */
 export function toWs(url) {
   const u = new URL(url, location.href);
-  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  // The server already gives wss: URLs under TLS; only http(s) needs mapping.
+  u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
   return u.toString();
 }
 
