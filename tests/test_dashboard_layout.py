@@ -102,10 +102,10 @@ def test_five_panels_fit_both_projectors_fresh_and_after_a_cut(tmp_path: Path) -
         for n in names
     })  # fmt: skip
     for name in names:
-        # Replayed history stays out of latency: a fresh page's p99 is the transport's own
-        # (replays made it 250-640 ms). The 100 ms of slack is one scheduler stall on a busy
-        # 2-core machine, which moves a p99 over ~200 samples that much.
+        # A fresh page's p99 is the transport's own: replayed history stays out of latency
+        # (replays made it 250-640 ms), and the page connects only after its start-up work
+        # (which had the first live messages wait 40-140 ms in the page's task queue).
         f, s = float(fresh[name]["p99"]), float(steady[name]["p99"])
-        assert f <= 2 * s + 100, (name, fresh[name], steady[name])
+        assert f <= 2 * s, (name, fresh[name], steady[name])
         assert after[name]["gaps"] == "0", (name, after[name], events[name])
         assert any("fault cut" in e for e in events[name]), events[name]

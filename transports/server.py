@@ -121,9 +121,9 @@ class ServerContext:
 
     def request_of(self, transport: str, conn: HTTPConnection) -> ConnectionRequest:
         client = (conn.client.host, conn.client.port) if conn.client else None
-        return ConnectionRequest(
-            transport, conn.url.path, dict(conn.headers), dict(conn.query_params), client
-        )
+        # Starlette's own read-only mappings (headers case-insensitive), not copies: a long
+        # poll passes here on every request, and two dict copies per poll showed in profiles.
+        return ConnectionRequest(transport, conn.url.path, conn.headers, conn.query_params, client)
 
     async def admit(self, transport: str, conn: HTTPConnection) -> Principal:
         """Origin check, then the auth hook. Raises TransportError with a documented reason."""

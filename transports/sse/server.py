@@ -1,10 +1,12 @@
 """SSE endpoint ``GET /sse?after=SEQ&epoch=E`` (or the ``Last-Event-ID`` header), and
 ``GET /sse?channel=A&channel=B&cursor=TOKEN`` for several channels.
 
-Built on sse-starlette. Each message is one event with ``id:`` = seq and ``data:`` = the
-message JSON; control frames are named events (``event: hello|gap|reset|close``) without
-``id:``, so they never move the browser's last event ID (WHATWG HTML §9.2.6: an event without
-an id field leaves the last event ID buffer unchanged). The first event carries ``retry:``.
+The single-stream endpoint is served by :mod:`transports.sse.fast` (the fan-out hot path,
+same wire); multi-channel streams by sse-starlette. Each message is one event with
+``id:`` = seq and ``data:`` = the message JSON; control frames are named events
+(``event: hello|gap|reset|close``) without ``id:``, so they never move the browser's last
+event ID (WHATWG HTML §9.2.6: an event without an id field leaves the last event ID buffer
+unchanged). The first event carries ``retry:``.
 On a multi-channel stream ``id:`` is the cursor token of every channel, so the browser's
 automatic reconnect (``Last-Event-ID``) resumes all of them.
 
@@ -15,6 +17,7 @@ does not take a frame within ``send_timeout`` seconds is disconnected (sse-starl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -32,6 +35,7 @@ from transports.httpgzip import GzipStream, accepts_gzip
 from transports.hub import Channel
 from transports.message import Control, Cursor, Message
 from transports.server import ServerTransport, error_response
+from transports.sse.fast import EventCache, FastEventStream
 from transports.streams import MultiSubscription
 
 # Proxies (nginx) and some CDNs buffer responses unless told not to.
@@ -52,6 +56,10 @@ class SSETransport(ServerTransport):
     def routes(self) -> list[BaseRoute]:
         return [Route("/sse", self.endpoint)]
 
+    @functools.cached_property
+    def _cache(self) -> EventCache:
+        return EventCache()
+
     def info(self, base_url: str) -> dict[str, Any]:
         return {
             "url": base_url + "/sse",
@@ -69,8 +77,33 @@ class SSETransport(ServerTransport):
             sub = admitted.open()
         except TransportError as error:
             return error_response(error)
-        ids = _Ids(admitted.channels) if admitted.channels is not None else None
-        response = EventSourceResponse(
+        response: Response
+        if isinstance(sub, Subscription) and admitted.channels is None:
+            # The single-stream endpoint: the fan-out hot path (fast.py says why not
+            # sse-starlette here).
+            response = FastEventStream(
+                sub,
+                ctx.stats[self.name],
+                self._cache,
+                ANTI_BUFFERING,
+                ctx.config.sse_ping_interval,
+                ctx.config.send_timeout + 1.0,
+                ctx.config.sse_retry_ms,
+            )
+        else:
+            response = self._general(sub, admitted.channels)
+        if ctx.config.http_compression and accepts_gzip(request.headers):
+            return GzipStream(response, ctx.config.http_compression_level)
+        return response
+
+    def _general(
+        self,
+        sub: Subscription | MultiSubscription,
+        channels: list[tuple[Channel, Cursor | None]] | None,
+    ) -> Response:
+        ctx = self.ctx
+        ids = _Ids(channels) if channels is not None else None
+        return EventSourceResponse(
             self._events(sub, ids),
             headers=ANTI_BUFFERING,
             ping=ctx.config.sse_ping_interval,
@@ -79,9 +112,6 @@ class SSETransport(ServerTransport):
             send_timeout=ctx.config.send_timeout + 1.0,
             sep=SEP,
         )
-        if ctx.config.http_compression and accepts_gzip(request.headers):
-            return GzipStream(response, ctx.config.http_compression_level)
-        return response
 
     async def _events(
         self, sub: Subscription | MultiSubscription, ids: _Ids | None

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-Send = Callable[[str], Coroutine[Any, Any, None]]
+T = TypeVar("T")
+Send = Callable[[T], Coroutine[Any, Any, None]]
 
 
-class Writer:
-    """Serialises sends to one connection; ``on_error(reason)`` ends it on failure."""
+class Writer(Generic[T]):
+    """Serialises sends to one connection; ``on_error(reason)`` ends it on failure.
 
-    def __init__(self, send: Send, timeout: float, on_error: Callable[[str], None]) -> None:
+    ``T`` is what ``send`` takes: text for a WebSocket, bytes for an SSE stream."""
+
+    def __init__(self, send: Send[T], timeout: float, on_error: Callable[[str], None]) -> None:
         self._send = send
         self._timeout = timeout
         self._on_error = on_error
@@ -39,7 +42,7 @@ class Writer:
     def busy(self) -> bool:
         return self.pending is not None
 
-    def write(self, text: str) -> None:
+    def write(self, text: T) -> None:
         """Start sending ``text``; only call when not :attr:`busy`."""
         coro = self._send(text)
         try:
@@ -71,7 +74,7 @@ class Writer:
             coro.close()
             self.pending = None
 
-    async def write_when_idle(self, text: str) -> None:
+    async def write_when_idle(self, text: T) -> None:
         """Wait until no send is pending, then :meth:`write` (no await in between)."""
         while self.pending is not None:
             await asyncio.wait((self.pending,))  # never raises for the awaited task

@@ -114,8 +114,10 @@ export class Panel {
     this.eventsVersion = (this.eventsVersion ?? 0) + 1;
   }
 
-  /** One decoded frame (a message or a control object) from the connector. */
-  frame(obj) {
+  /** One decoded frame (a message or a control object) from the connector, which arrived
+   * at `now` (ms since the epoch; a connector that held the frame back passes its arrival);
+   * `history` when the connector fetched it from the server's history (MQTT's backfill). */
+  frame(obj, now = Date.now(), history = false) {
     if (obj === null || typeof obj !== "object") return;
     if (typeof obj.type === "string") return this.control(obj);
     if (!Number.isInteger(obj.seq)) return;
@@ -131,8 +133,7 @@ export class Panel {
     }
     this.lastSeq = seq;
     this.received += 1;
-    const now = Date.now();
-    if (this.isReplayed(obj)) {
+    if (history || this.isReplayed(obj)) {
       this.replayed += 1;
     } else if (typeof obj.sent_at === "number") {
       this.latencies.push(now - obj.sent_at * 1000);

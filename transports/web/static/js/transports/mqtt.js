@@ -30,7 +30,8 @@ async function backfill(replayUrl, panel, limit = 1000, rounds = 50) {
     const res = await fetch(withQuery(replayUrl, { after, epoch, limit }), { cache: "no-store" });
     const body = await res.json();
     if (!res.ok) throw new Error(`replay: HTTP ${res.status} ${body.error ?? ""}`);
-    for (const frame of body.messages) panel.frame(frame);
+    // History by definition: published before this page subscribed (replayed, not latency).
+    for (const frame of body.messages) panel.frame(frame, Date.now(), true);
     if (body.messages.length < limit || (panel.lastSeq ?? 0) >= body.last_seq) return;
   }
 }
@@ -81,7 +82,7 @@ export function connectMqtt(
         // The backfill reads history directly and can run ahead of the broker path; the
         // two overlap by design, so those seqs are not counted as duplicates.
         overlap = panel.lastSeq ?? -1;
-        for (const obj of live) if (!(obj?.seq <= overlap)) panel.frame(obj);
+        for (const [obj, at] of live) if (!(obj?.seq <= overlap)) panel.frame(obj, at);
       }
     });
   });
@@ -101,7 +102,9 @@ export function connectMqtt(
       }
       return;
     }
-    if (held) held.push(obj);
+    // Held messages keep the time they arrived: the hold is the page ordering them behind
+    // the backfill, not time the transport took.
+    if (held) held.push([obj, Date.now()]);
     else if (!(obj?.seq <= overlap)) panel.frame(obj);
   });
   client.on("close", () => panel.state === "open" && panel.setState("reconnecting", "connection closed"));
