@@ -149,9 +149,10 @@ plt.show()"""),
 The same load on one node, first with the embedded memory engine, then with Redis: a publish
 then goes node → Redis (one script: seq, stream, id, publish) → pub/sub → node → clients. The
 difference in p50 is the cost of that hop on this machine; on loopback it is a few
-milliseconds at most and can drown in run-to-run noise (a run here measured +2.5 ms p50 at 50
-clients, another -0.7 ms at 200): the p99 difference mostly carries the scheduling noise of
-one more process on the cores."""),
+milliseconds and drowns in run-to-run noise of the same size (runs on this 2-core machine
+measured +2.5 ms p50 at 50 clients, -0.7 ms at 200, and +6.5 ms at 200 in the run committed
+here, while other jobs loaded the machine): read the figure printed below for your run, not
+these. The p99 difference mostly carries the scheduling noise of one more process on the cores."""),
         new_code_cell("""\
 M = 50 if QUICK else 200
 engine_rows = []
