@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbwrite import write
 
 HERE = Path(__file__).parent
 
@@ -338,13 +338,7 @@ def main() -> None:
         ("01-latency", latency()),
         ("02-overhead", overhead()),
     ):
-        nb = new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3",
-            "language": "python",
-        }
-        nbformat.write(nb, HERE / f"{name}.ipynb")
+        write(name, cells)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbwrite import write
 
 HERE = Path(__file__).parent
 
@@ -294,13 +294,7 @@ herd hurts."""),
 
 
 def main() -> None:
-    nb = new_notebook(cells=cells())
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, HERE / "03-reconnection.ipynb")
+    write("03-reconnection", cells())
 
 
 if __name__ == "__main__":

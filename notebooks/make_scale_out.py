@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbwrite import write
 
 HERE = Path(__file__).parent
 
@@ -196,13 +196,7 @@ redis.stop()"""),
 
 
 def main() -> None:
-    nb = new_notebook(cells=cells())
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, HERE / "07-scale-out.ipynb")
+    write("07-scale-out", cells())
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbwrite import write
 
 HERE = Path(__file__).parent
 
@@ -162,13 +162,7 @@ tls.stop()"""),
 
 
 def main() -> None:
-    nb = new_notebook(cells=cells())
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, HERE / "08-security.ipynb")
+    write("08-security", cells())
 
 
 if __name__ == "__main__":
