@@ -29,11 +29,12 @@ async def publisher_for(name: str, server: LiveServer, user: str = "alice") -> A
     return sub.publisher(user, f"{user}-pw") if name == "mqtt" else sub.publisher()
 
 
-async def test_publish_matrix_25_pairs(make_server: MakeServer) -> None:
-    server = make_server(transports=tuple(TRANSPORTS), config=channel_config(), auth=by_header)
+async def publish_matrix(receive_on: LiveServer, publish_on: LiveServer) -> None:
+    """One publish over each transport to ``publish_on``; a subscriber on each transport of
+    ``receive_on`` gets all five, each once, with the seq of its ack (25 pairs)."""
     followers = []
     for name in TRANSPORTS:
-        sub = await subscriber(name, server.url, **options(name))
+        sub = await subscriber(name, receive_on.url, **options(name))
         started = asyncio.Event()
 
         def five(got: ChannelsCollected) -> bool:
@@ -44,7 +45,7 @@ async def test_publish_matrix_25_pairs(make_server: MakeServer) -> None:
         followers.append((name, task))
     acks = {}
     for name in TRANSPORTS:
-        pub = await publisher_for(name, server)
+        pub = await publisher_for(name, publish_on)
         try:
             acks[name] = await pub.publish(ROOM, {"via": name})
         finally:
@@ -56,6 +57,11 @@ async def test_publish_matrix_25_pairs(make_server: MakeServer) -> None:
         seen = {m.data["via"]: m.seq for m in got.messages}
         assert seen == {sender: ack["seq"] for sender, ack in acks.items()}, receiver
         assert got.seqs[ROOM] == [1, 2, 3, 4, 5], f"{receiver}: each message once"
+
+
+async def test_publish_matrix_25_pairs(make_server: MakeServer) -> None:
+    server = make_server(transports=tuple(TRANSPORTS), config=channel_config(), auth=by_header)
+    await publish_matrix(server, server)
 
 
 async def test_idempotent_publish_across_a_forced_reconnect(make_server: MakeServer) -> None:

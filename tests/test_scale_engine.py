@@ -23,8 +23,8 @@ import pytest
 
 from tests.conftest import require_cluster_parts
 from tests.helpers import ChannelsCollected, collect_channels
-from tests.test_channels import TRANSPORTS, by_header, channel_config, options
-from tests.test_channels_publish import publisher_for
+from tests.test_channels import TRANSPORTS, by_header, channel_config
+from tests.test_channels_publish import publish_matrix
 from transports.client import EpochChanged
 from transports.clients import subscriber
 from transports.lab.cluster import RedisServer
@@ -72,31 +72,7 @@ async def test_published_on_b_received_on_a_on_every_transport(
     redis_server: RedisServer, make_server: MakeServer
 ) -> None:
     a, b = nodes(make_server, redis_server.url, tuple(TRANSPORTS))
-    followers = []
-    for name in TRANSPORTS:
-        sub = await subscriber(name, a.url, **options(name))
-        started = asyncio.Event()
-
-        def five(got: ChannelsCollected) -> bool:
-            return len(got.messages) >= len(TRANSPORTS)
-
-        task = asyncio.ensure_future(collect_channels(sub, [ROOM], five, started=started))
-        await asyncio.wait_for(started.wait(), 15)
-        followers.append((name, task))
-    acks = {}
-    for name in TRANSPORTS:
-        pub = await publisher_for(name, b)
-        try:
-            acks[name] = await pub.publish(ROOM, {"via": name})
-        finally:
-            await pub.close()
-    assert sorted(ack["seq"] for ack in acks.values()) == [1, 2, 3, 4, 5]
-    assert len({ack["epoch"] for ack in acks.values()}) == 1
-    for receiver, task in followers:
-        got = await task
-        seen = {m.data["via"]: m.seq for m in got.messages}
-        assert seen == {sender: ack["seq"] for sender, ack in acks.items()}, receiver
-        assert got.seqs[ROOM] == [1, 2, 3, 4, 5], f"{receiver}: each message once"
+    await publish_matrix(receive_on=a, publish_on=b)
 
 
 def publish_many(server: LiveServer, channel: str, n: int, tag: str, concurrency: int = 32):
