@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from transports.errors import TransportError
 from transports.history import History, MemoryHistory
@@ -50,7 +50,49 @@ class FeedStats:
     slow_consumer_disconnects: int = 0
 
 
-class Subscription:
+class FrameStream:
+    """Blocking iteration over ``get_nowait`` and a wake-up event: what a channel's
+    :class:`Subscription` and a connection's multi-channel stream
+    (:class:`~transports.streams.MultiSubscription`) share. Subclasses provide
+    ``get_nowait`` (None when empty, clearing the event) and ``close``."""
+
+    _wakeup: asyncio.Event
+
+    def get_nowait(self) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self, reason: str = "closed") -> None:
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        """Until there may be something for :meth:`get_nowait` (or the stream closed)."""
+        await self._wakeup.wait()
+
+    async def get(self) -> Frame:
+        while True:
+            frame = self.get_nowait()
+            if frame is not None:
+                return frame
+            await self._wakeup.wait()
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Frame]:
+        while True:
+            try:
+                yield await self.get()
+            except SubscriptionClosed:
+                return
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Subscription(FrameStream):
     """One client's view of the feed, opened at a cursor. Iterate it to get frames.
 
     The first frame is always ``Control("hello", epoch=..., last_seq=...)`` so a client
@@ -138,33 +180,6 @@ class Subscription:
         self._wakeup.clear()
         self._caught_up = True
         return None
-
-    async def wait(self) -> None:
-        """Until there may be something for :meth:`get_nowait` (or the subscription closed)."""
-        await self._wakeup.wait()
-
-    async def get(self) -> Frame:
-        while True:
-            frame = self.get_nowait()
-            if frame is not None:
-                return frame
-            await self._wakeup.wait()
-
-    def __aiter__(self) -> AsyncIterator[Frame]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Frame]:
-        while True:
-            try:
-                yield await self.get()
-            except SubscriptionClosed:
-                return
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Feed:

@@ -24,18 +24,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
 
 from transports.auth import Principal
 from transports.errors import TransportError
-from transports.feed import Subscription, SubscriptionClosed
+from transports.feed import FrameStream, Subscription, SubscriptionClosed
 from transports.hub import Channel, Hub
 from transports.message import Control, Cursor, Frame
 
 PUSH_LIMIT = 1024  # pending presence/reply frames per connection before slow_consumer
 
 
-class MultiSubscription:
+class MultiSubscription(FrameStream):
     def __init__(self, hub: Hub, principal: Principal, limit: int) -> None:
         self.hub = hub
         self.principal = principal
@@ -122,26 +121,3 @@ class MultiSubscription:
                 return frame
         self._wakeup.clear()
         return None
-
-    async def get(self) -> Frame:
-        while True:
-            frame = self.get_nowait()
-            if frame is not None:
-                return frame
-            await self._wakeup.wait()
-
-    def __aiter__(self) -> AsyncIterator[Frame]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Frame]:
-        while True:
-            try:
-                yield await self.get()
-            except SubscriptionClosed:
-                return
-
-    def __enter__(self) -> MultiSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
