@@ -32,14 +32,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from transports import closing, codec
-from transports.feed import Subscription, SubscriptionClosed
+from transports.feed import Subscription
 from transports.message import Control, Frame, Message
-from transports.websocket.writer import Writer
+from transports.websocket.writer import Writer, drain
 
 if TYPE_CHECKING:
     from transports.stats import TransportStats
 
-FIRST = asyncio.FIRST_COMPLETED
 _LINE_SEP = re.compile(r"\r\n|\r|\n")  # §9.2.5 line ends: a data line may not contain one
 
 
@@ -161,32 +160,20 @@ class FastEventStream(Response):
 
     async def _pump(self, writer: Writer[bytes]) -> str:
         """Write what queued (hello, replay, backlog while a send waited); return the reason."""
-        sub, stats, cache = self.sub, self.stats, self.cache
+        stats, cache = self.stats, self.cache
         first = True
-        try:
-            while True:
-                frame = sub.get_nowait()
-                if frame is None:
-                    await sub.wait()
-                    continue
-                while writer.pending is not None:
-                    # A send waits for the socket: watch the subscription too, so an
-                    # overflow (slow_consumer) drops the client at once.
-                    closed = asyncio.ensure_future(sub.closed.wait())
-                    await asyncio.wait((writer.pending, closed), return_when=FIRST)
-                    closed.cancel()
-                    if sub.closed_reason is not None:
-                        return sub.closed_reason
-                retry = self.retry_ms if first else None
-                if first or not isinstance(frame, Message):
-                    data = _event(frame, retry)
-                else:
-                    data = cache.get(frame)
-                first = False
-                writer.write(data)
-                stats.sent(codec.wire(frame)[1], 1, frame)
-        except SubscriptionClosed as ended:
-            return ended.reason
+
+        def emit(frame: Frame) -> None:
+            nonlocal first
+            if first or not isinstance(frame, Message):
+                data = _event(frame, self.retry_ms if first else None)
+            else:
+                data = cache.get(frame)
+            first = False
+            writer.write(data)
+            stats.sent(codec.wire(frame)[1], 1, frame)
+
+        return await drain(self.sub, writer, emit)
 
 
 def _event(frame: Frame, retry: int | None) -> bytes:

@@ -26,15 +26,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from transports import closing, codec, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
-from transports.feed import Subscription, SubscriptionClosed
+from transports.feed import Subscription
 from transports.jwtauth import SUBPROTOCOL
 from transports.message import Frame, Message
 from transports.server import ServerTransport, answer_client_frame, pump
 from transports.streams import MultiSubscription
-from transports.websocket.writer import Writer
+from transports.websocket.writer import Writer, drain
 
 log = logging.getLogger("transports.websocket")
-FIRST = asyncio.FIRST_COMPLETED
 CLIENT_ERRORS = frozenset(
     {"bad_message", "bad_param", "too_large", "rate_limited"}
 )  # logged, one line each
@@ -156,26 +155,10 @@ class WebSocketTransport(ServerTransport):
             stats.sent(size, frame=message)
             return True
 
-        async def pump() -> str:
-            try:
-                while True:
-                    frame = sub.get_nowait()
-                    if frame is None:
-                        await sub.wait()
-                        continue
-                    while writer.pending is not None:
-                        # Slow path: a send waits for the socket. Watch the subscription too,
-                        # so an overflow (slow_consumer) drops the client at once.
-                        closed = asyncio.ensure_future(sub.closed.wait())
-                        await asyncio.wait((writer.pending, closed), return_when=FIRST)
-                        closed.cancel()
-                        if sub.closed_reason is not None:
-                            return sub.closed_reason
-                    text, size = codec.wire(frame)
-                    writer.write(text)
-                    stats.sent(size, frame=frame)
-            except SubscriptionClosed as ended:
-                return ended.reason
+        def emit(frame: Frame) -> None:
+            text, size = codec.wire(frame)
+            writer.write(text)
+            stats.sent(size, frame=frame)
 
         async def read() -> str:
             while True:
@@ -208,7 +191,7 @@ class WebSocketTransport(ServerTransport):
         read_task = asyncio.ensure_future(read())
         read_task.add_done_callback(read_ended)
         try:
-            reason = await pump()
+            reason = await drain(sub, writer, emit)
             if failures:
                 raise failures[0]
         finally:

@@ -21,6 +21,9 @@ import asyncio
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
+from transports.feed import Subscription, SubscriptionClosed
+from transports.message import Frame
+
 T = TypeVar("T")
 Send = Callable[[T], Coroutine[Any, Any, None]]
 
@@ -83,6 +86,29 @@ class Writer(Generic[T]):
     def cancel(self) -> None:
         if self.pending is not None:
             self.pending.cancel()
+
+
+async def drain(sub: Subscription, writer: Writer[Any], emit: Callable[[Frame], None]) -> str:
+    """The slow path beside the publisher's direct writes: hand what queued on ``sub``
+    (hello, replay, backlog while a send waited) to ``emit`` one frame at a time, never
+    while a send is pending; return the reason the subscription ended."""
+    try:
+        while True:
+            frame = sub.get_nowait()
+            if frame is None:
+                await sub.wait()
+                continue
+            while writer.pending is not None:
+                # A send waits for the socket: watch the subscription too, so an overflow
+                # (slow_consumer) drops the client at once.
+                closed = asyncio.ensure_future(sub.closed.wait())
+                await asyncio.wait((writer.pending, closed), return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
+                if sub.closed_reason is not None:
+                    return sub.closed_reason
+            emit(frame)
+    except SubscriptionClosed as ended:
+        return ended.reason
 
 
 class _Yield:
