@@ -51,6 +51,8 @@ MAX_ID = 64  # characters of a client message id
 class Listener(Protocol):
     """A connection that wants a channel's presence frames (a multi-channel stream)."""
 
+    principal: Principal  # whose ``presence`` right decides if it hears join/leave
+
     def push(self, frame: Control) -> None: ...
 
 
@@ -278,10 +280,17 @@ class Hub:
 
     def _tell(self, channel: Channel, kind: str, client: str, user: str) -> None:
         frame = Control(kind, {"channel": channel.name, "client": client, "user": user})
-        for listener in list(channel.listeners):
-            listener.push(frame)
+        self.fan_presence(channel, frame)
         for callback in self.on_presence:
             callback(channel, frame)
+
+    def fan_presence(self, channel: Channel, frame: Control) -> None:
+        """Give a join/leave frame to the channel's listeners that hold its ``presence``
+        right: who comes and goes is the member list told in parts (rights.py), so the
+        right that hides the list hides these frames too, on every transport."""
+        for listener in list(channel.listeners):
+            if rights.allowed(listener.principal, "presence", channel.name, channel.options):
+                listener.push(frame)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -396,8 +396,7 @@ class RedisEngine:
         channel = self._hub.find(name)
         if channel is not None:
             frame = Control(kind, {"channel": name, "client": client, "user": user})
-            for listener in list(channel.listeners):
-                listener.push(frame)
+            self._hub.fan_presence(channel, frame)
 
     async def members(self, channel: Channel) -> list[dict[str, str]]:
         """Every node's members of a channel (expired ones dropped)."""
