@@ -4,6 +4,7 @@ errors, nothing stored), the document snapshot and the teacher invite."""
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,7 @@ from transports.config import ServerConfig
 from transports.demo.app import Demo
 from transports.demo.scripts import Settings
 from transports.live import LiveServer
+from transports.ops.logformat import redact
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +115,68 @@ def test_invite_needs_the_admin_token(demo_server: tuple[LiveServer, Demo]) -> N
     # Only page files are served from demos/.
     assert httpx.get(f"{server.url}/demos/chat/client.py").status_code == 400
     assert httpx.get(f"{server.url}/demos/chat/").status_code == 200
+
+
+def test_a_token_in_the_url_is_refused_with_where_it_goes(
+    demo_server: tuple[LiveServer, Demo], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``?access_token=`` (RFC 6750 §2.3) is refused ``400 bad_param`` on every stream and
+    HTTP endpoint — even with a valid token, whose holder is told where it goes — and never
+    logged; the same token works in the places the detail names."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    server, demo = demo_server
+    token = demo.signer.mint("ann", "writer")
+    caplog.set_level(logging.INFO)
+    for path in (
+        "/sse?channel=chat:u",
+        "/poll?channel=chat:u&timeout=0",
+        "/poll?after=0&timeout=0",
+        "/api/channels/chat:u",
+        "/demos/api/mqtt",
+    ):
+        sep = "&" if "?" in path else "?"
+        r = httpx.get(f"{server.url}{path}{sep}access_token={token}", timeout=10)
+        assert (r.status_code, r.json()["error"]) == (400, "bad_param"), (path, r.text)
+        assert "Authorization: Bearer" in r.json()["detail"]
+        assert "/api/tickets" in r.json()["detail"]
+    r = httpx.post(
+        f"{server.url}/api/channels/chat:u/messages?access_token={token}", json={"data": 1}
+    )
+    assert (r.status_code, r.json()["error"]) == (400, "bad_param")
+
+    async def ws(url: str, **kwargs: object) -> tuple[int | None, str]:
+        async with connect(url, **kwargs) as sock:  # type: ignore[arg-type]
+            try:
+                await asyncio.wait_for(sock.recv(), 10)
+            except ConnectionClosed:
+                pass
+            else:
+                return 1000, sock.subprotocol or ""
+        assert sock.close_code is not None
+        return sock.close_code, sock.close_reason or ""
+
+    code, reason = asyncio.run(ws(f"{server.ws_url}/ws?channel=chat:u&access_token={token}"))
+    assert (code, reason) == (4400, "bad_param")
+    # Where it goes: the WebSocket subprotocol, a bearer header, a single-use ticket.
+    code, chosen = asyncio.run(
+        ws(f"{server.ws_url}/ws?channel=chat:u", subprotocols=["transport-lab", f"bearer.{token}"])
+    )
+    assert (code, chosen) == (1000, "transport-lab")
+    assert httpx.get(f"{server.url}/demos/api/mqtt", headers=bearer(token)).status_code == 200
+    ticket = httpx.post(f"{server.url}/api/tickets", headers=bearer(token)).json()["ticket"]
+    with httpx.stream("GET", f"{server.url}/sse?channel=chat:u&ticket={ticket}") as r:
+        assert r.status_code == 200
+    again = httpx.get(f"{server.url}/sse?channel=chat:u&ticket={ticket}")
+    assert (again.status_code, again.json()["error"]) == (401, "unauthorized")  # single use
+    # Every line that names the token (uvicorn's access log, the client's) loses it to the
+    # redacting formatter `serve` logs with (transports/ops/logformat.py).
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("rejected bad_param" in line for line in lines)
+    assert sum(token in line for line in lines) >= 6
+    assert not [line for line in map(redact, lines) if token in line]
+    header = f"sec-websocket-protocol: transport-lab, bearer.{token}"
+    assert redact(header) == "sec-websocket-protocol: transport-lab, bearer.[REDACTED]"

@@ -15,6 +15,8 @@ from tests.conftest import require_executable
 from tests.demo_rig import Rig, assert_clean, demo_rig, open_demo, screenshot, stats, wait_js
 
 pytestmark = pytest.mark.browser
+ALL_TRANSPORTS = ("ws", "sse", "poll", "webrtc", "mqtt")
+SENT = "(t) => [...document.querySelectorAll('#log li.sent')].some(e => e.textContent.includes(t))"
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +302,52 @@ def test_teacher_mode_shows_large_fonts_the_fault_buttons_and_a_qr_code(
     assert r.status_code == 200, r.text
     screenshot(page, "teacher")
     page.context.close()
+
+
+def test_no_request_a_page_makes_carries_a_token_in_its_url(rig: Rig, browser: Browser) -> None:
+    """Playwright's log of every request and WebSocket the chat page opens on each of the
+    five transports (sending a message on each), and of the dashboard in teacher mode: the
+    invite, the personal token and the admin token appear in no URL (they travel in the
+    fragment, headers, the WebSocket subprotocol; an EventSource uses a single-use ticket)."""
+    urls: list[str] = []
+
+    def record(page: Page) -> Page:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors  # type: ignore[attr-defined]
+        page.on("request", lambda r: urls.append(r.url))
+        page.on("websocket", lambda ws: urls.append(ws.url))
+        return page
+
+    context = browser.new_context(viewport={"width": 1280, "height": 760})
+    page = record(context.new_page())
+    invite = rig.invite("writer")
+    page.goto(f"{rig.url}/demos/chat/?transport=ws&user=nourl&room=nourl#token={invite}")
+    wait_js(page, "() => window.demo && demo.client && demo.client.state === 'open'", 20)
+    token = page.evaluate("() => demo.token")
+    assert token
+    assert token.startswith("nourl.w.")
+    for transport in ALL_TRANSPORTS:
+        page.evaluate("(t) => demo.use(t)", transport)
+        wait_js(
+            page,
+            "(t) => demo.client.transport === t && demo.client.state === 'open'",
+            20,
+            transport,
+        )
+        say(page, f"over {transport}")
+        wait_js(page, SENT, 20, f"over {transport}")
+    assert_clean(page)
+    dashboard = record(context.new_page())
+    dashboard.goto(f"{rig.url}/?teacher=1#token={rig.server.admin_token}")
+    wait_js(dashboard, "() => document.querySelector('#teacher .qr svg') !== null", 15)
+    dashboard.wait_for_timeout(2000)
+    context.close()
+    secrets = (invite, token, rig.server.admin_token)
+    # The fragment is never sent; Playwright logs the navigation's URL without it.
+    leaks = [u for u in urls if any(s in u.split("#")[0] for s in secrets) or "access_token" in u]
+    assert not leaks, leaks
+    assert any("/sse?" in u and "ticket=" in u for u in urls), urls
+    assert any("/ws?" in u for u in urls), urls
+    assert any(u.endswith("/mqtt") for u in urls), urls
+    assert any("/webrtc/offer" in u for u in urls), urls

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from starlette.requests import HTTPConnection
 
 from transports import rights
-from transports.auth import Principal
+from transports.auth import Principal, refuse_url_token
 from transports.channels import DEFAULT, decode_token, encode_token
 from transports.errors import TransportError
 from transports.feed import Subscription
@@ -195,10 +195,10 @@ async def admit_stream(
     """
     q: Any = conn.query_params if query is None else query
     try:
-        # access_token: RFC 6750 §2.3, for browsers, whose WebSocket and EventSource cannot
-        # send an Authorization header; the auth hook decides what it means (the JWT hook
-        # ignores it: a single-use ticket is the URL-safe way, see tickets.py).
-        check_known(q, (*allowed, "channel", "cursor", "access_token", "ticket"))
+        # No token in the URL (auth.refuse_url_token says where it goes); a single-use
+        # ticket is the URL-safe way for an EventSource (tickets.py).
+        refuse_url_token(q)
+        check_known(q, (*allowed, "channel", "cursor", "ticket"))
         names = [n for n in _getlist(q, "channel") if n != ""]
         if "channel" not in q:
             if "cursor" in q:

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from transports.errors import TransportError
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionRequest:
@@ -65,6 +67,25 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+URL_TOKEN_PARAMS = ("access_token",)
+WHERE_TOKENS_GO = (
+    "tokens do not go in URLs (logged, leaked by Referer; OWASP): send Authorization: "
+    "Bearer, on a WebSocket Sec-WebSocket-Protocol: transport-lab, bearer.<token>, or for "
+    "an EventSource a single-use ticket from POST /api/tickets (?ticket=)"
+)
+
+
+def refuse_url_token(query: Mapping[str, str]) -> None:
+    """Refuse RFC 6750 §2.3's ``access_token`` query parameter with ``bad_param`` (400).
+
+    RFC 6750 §2.3 itself says it SHOULD NOT be used; a refusal that names the right place
+    teaches more than silently treating the client as anonymous would.
+    """
+    for name in URL_TOKEN_PARAMS:
+        if name in query:
+            raise TransportError("bad_param", f"{name}: {WHERE_TOKENS_GO}")
 
 
 def with_admin_token(token: str, inner: Authenticator = allow_anonymous) -> Authenticator:

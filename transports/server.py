@@ -31,6 +31,7 @@ from transports.auth import (
     ConnectionRequest,
     Principal,
     allow_anonymous,
+    refuse_url_token,
     with_admin_token,
 )
 from transports.channels_api import channel_routes
@@ -127,6 +128,7 @@ class ServerContext:
 
     async def admit(self, transport: str, conn: HTTPConnection) -> Principal:
         """Origin check, then the auth hook. Raises TransportError with a documented reason."""
+        refuse_url_token(conn.query_params)
         origin = conn.headers.get("origin")
         if origin is not None:
             own = (

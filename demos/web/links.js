@@ -8,8 +8,11 @@
 // - poll: a fetch loop carrying the cursor token; publishes are POSTs.
 // - mqtt: MQTT 5 over WebSocket (the vendored mqtt.js), a topic per channel, a backfill from
 //   /mqtt/replay after each connect, publishes to the inbound topic with a Response Topic.
-// Browsers cannot put an Authorization header on a WebSocket or an EventSource, so those
-// two carry the token as ?access_token= (RFC 6750 §2.3); fetches send the header.
+// The token never goes in a URL (URLs are logged and leak through Referer; OWASP, and the
+// server refuses ?access_token=): fetches send `Authorization: Bearer`; a WebSocket offers it
+// as the subprotocol `bearer.<token>` next to `transport-lab` (the one header a browser's
+// WebSocket can set; RFC 6455 §4.1); an EventSource, which can set no header, opens with a
+// single-use ticket (30 s) from POST /api/tickets, fetched again for every (re)open.
 
 import { Backoff, auth, parse, url, wsUrl } from "./util.js";
 import { mqtt } from "./mqtt-link.js";
@@ -18,6 +21,14 @@ const subscribeFrame = (c, channel) => {
   const cur = c.cursors.get(channel);
   return { type: "subscribe", channel, after: cur?.seq ?? null, epoch: cur?.epoch ?? null };
 };
+
+/** A single-use ticket for an EventSource (POST /api/tickets, docs/security.md). */
+async function ticket(c, base) {
+  const res = await fetch(url(base, "/api/tickets", []), { method: "POST", headers: auth(c), cache: "no-store" });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`ticket: HTTP ${res.status} ${body.error ?? ""}`);
+  return body.ticket;
+}
 
 /** POST a publish (SSE and long polling); network failures retry with the same id. */
 function httpPublisher(c, base) {
@@ -106,8 +117,8 @@ function framed(c, openConn, { pingMs = 3000, idleMs = 9000 } = {}) {
 
 function ws(c) {
   return framed(c, (h) => {
-    const target = url(c.endpoints.ws, "/ws", [["channel", ""], ["access_token", c.token]]);
-    const sock = new WebSocket(wsUrl(target));
+    const target = url(c.endpoints.ws, "/ws", [["channel", ""]]);
+    const sock = new WebSocket(wsUrl(target), c.token ? ["transport-lab", `bearer.${c.token}`] : []);
     sock.onopen = h.onopen;
     sock.onmessage = (ev) => h.onmessage(ev.data);
     sock.onclose = (ev) => h.onclose(`close ${ev.code} ${ev.reason}`);
@@ -170,22 +181,41 @@ function sse(c) {
   let stopped = false;
   let timer = null;
   const backoff = new Backoff(500, 4000);
-  function open() {
+  let opening = 0; // a newer open() supersedes one still waiting for its ticket
+  const retry = (why) => {
+    c.setState("reconnecting", why);
+    clearTimeout(timer);
+    timer = setTimeout(open, backoff.next());
+  };
+  async function open() {
+    const mine = ++opening;
     es?.close();
+    es = null;
     if (stopped) return;
     const channels = [...c.cursors.keys()];
     if (channels.length === 0) return c.opened();
     const params = channels.map((ch) => ["channel", ch]);
     const token = c.token_of(channels);
     if (token.replace(/,/g, "")) params.push(["cursor", token]);
-    params.push(["access_token", c.token]);
+    if (c.token) {
+      try {
+        params.push(["ticket", await ticket(c, c.endpoints.sse)]);
+      } catch (err) {
+        if (mine === opening && !stopped) retry(err.message);
+        return;
+      }
+      if (mine !== opening || stopped) return;
+    }
     const source = new EventSource(url(c.endpoints.sse, "/sse", params));
     es = source;
     source.onopen = () => (backoff.reset(), c.opened());
     source.onerror = () => {
-      if (source.readyState === EventSource.CLOSED) {
-        c.setState("reconnecting", "stream failed");
-        timer = setTimeout(open, backoff.next());
+      if (es !== source) return;
+      // A ticket works once: the browser's own retry would reuse a spent one, so every
+      // reopen is ours, with a fresh ticket (and the cursors as they are now).
+      if (c.token || source.readyState === EventSource.CLOSED) {
+        source.close();
+        retry("stream failed");
       } else c.setState("reconnecting", "browser retrying");
     };
     source.onmessage = (ev) => c.frame(parse(ev.data), ev.data.length + ev.lastEventId.length + 12);

@@ -8,8 +8,14 @@ tokens stay valid across a fault-lab server restart.
 How a token reaches the server:
 
 - ``Authorization: Bearer <token>`` (Python clients, ``fetch``: long polling, WebRTC
-  signalling, channel POSTs), or the ``access_token`` query parameter (RFC 6750 §2.3) for a
-  browser's WebSocket and EventSource, which cannot set headers;
+  signalling, channel POSTs, ``POST /api/tickets``);
+- a browser's WebSocket: ``Sec-WebSocket-Protocol: transport-lab, bearer.<token>`` (the one
+  header it can set, RFC 6455 §4.1); an EventSource, which can set none, opens
+  ``/sse?ticket=T`` with a single-use 30 s ticket from ``POST /api/tickets``
+  (``transports/tickets.py``: the server redeems it for this hook's principal);
+- never in the URL: ``?access_token=`` is refused ``400 bad_param`` (``auth.py``), since URLs
+  end up in logs, history and ``Referer`` headers (OWASP); the page gets its invite in the
+  URL *fragment* (``#token=``), which the browser never sends;
 - the admin token keeps working (it maps to the ``admin`` principal, allowed everything).
 
 MQTT: the managed broker only lets *named* users (a static password file) write, each to its
@@ -32,8 +38,9 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from transports.auth import ANONYMOUS, Authenticator, ConnectionRequest, Principal, bearer_token
+from transports.auth import ANONYMOUS, Authenticator, ConnectionRequest, Principal
 from transports.errors import TransportError
+from transports.jwtauth import token_from
 
 MQTT_USER = "demo-writers"
 NAME = re.compile(r"[A-Za-z0-9_]{1,24}")
@@ -85,7 +92,7 @@ class Signer:
 
     def authenticator(self) -> Authenticator:
         async def authenticate(request: ConnectionRequest) -> Principal:
-            token = bearer_token(request.headers) or request.query.get("access_token")
+            token = token_from(request.headers)
             if not token:
                 return ANONYMOUS
             principal = self.verify(token)

@@ -18,12 +18,13 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 # `token=...` / `access_token=...` / `password=...` in query strings and URL fragments,
-# `"authorization": "Bearer ..."` in dumped headers, and bare `Bearer ...` credentials
-# (RFC 6750 §2.1).
+# `"authorization": "Bearer ..."` in dumped headers, bare `Bearer ...` credentials
+# (RFC 6750 §2.1), and the WebSocket subprotocol `bearer.<token>` (jwtauth.py).
 _SECRET_PARAM = re.compile(
     r"(?i)\b((?:access_|admin_|id_)?token|password|secret|api_key|apikey)=([^&#\s\"'\\]+)"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_BEARER_PROTOCOL = re.compile(r"(?i)\bbearer\.[A-Za-z0-9._~+/=-]+")
 _AUTH_HEADER = re.compile(
     r"(?i)([\"']?(?:authorization|cookie)[\"']?\s*[:=]\s*)"
     r"(\"[^\"]*\"|'[^']*'|(?:[A-Za-z]+\s+)?[^\s,;}]+)"
@@ -41,6 +42,7 @@ def redact(text: str) -> str:
     """Replace credentials in ``text`` by ``[REDACTED]``."""
     text = _AUTH_HEADER.sub(_header, text)
     text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _BEARER_PROTOCOL.sub(f"bearer.{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
