@@ -127,7 +127,8 @@ def serve(
     tls: Annotated[
         Path | None,
         typer.Option(
-            help="Serve https/wss with DIR/cert.pem and DIR/key.pem (transport-lab certs)."
+            help="Serve https/wss with DIR/cert.pem and DIR/key.pem (transport-lab certs); "
+            "with --faults the proxies relay TLS untouched."
         ),
     ] = None,
     faults: Annotated[
@@ -208,8 +209,6 @@ def serve(
         fail(str(exc))
     if tls is not None and not (tls / "cert.pem").exists():
         fail(f"no {tls}/cert.pem: make it with `transport-lab certs {tls}`")
-    if tls is not None and faults:
-        fail("--tls with --faults is not supported (the fault lab's proxies speak http)")
     names = _transports(transports)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     scheme = "https" if tls else "http"
@@ -225,7 +224,7 @@ def serve(
         soft_wrap=True,
     )
     console.print(
-        f"Admin view: http://{netloc}/admin#token={cfg.admin_token}",
+        f"Admin view: {scheme}://{netloc}/admin#token={cfg.admin_token}",
         highlight=False,
         soft_wrap=True,
     )

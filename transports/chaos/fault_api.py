@@ -17,6 +17,12 @@ that transport's faults only. The interface is documented in ``docs/faults.md``:
   supports that (``serve --faults``, see ``supervisor.py``); ``GET /api/faults`` then has a
   ``"server"`` entry.
 
+With ``serve --tls`` the proxies carry TLS through untouched (they relay TCP bytes and
+never terminate it), so their URLs are ``https://`` / ``mqtts://`` and a client verifies the
+server's own certificate through them (it names ``127.0.0.1``/``localhost``, whatever the
+port). Only the relayed offer is a request of our own: it goes to the server over https,
+verified against the local CA (``ca.pem`` beside the certificate).
+
 The ``POST`` actions and the restart change the server for everyone: they need the admin
 token (``Authorization: Bearer``) and a JSON body, like every write endpoint (``401``/``403``,
 ``415 bad_media_type``). Reading the state and the relayed offer (a subscriber's signalling)
@@ -27,7 +33,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +54,7 @@ from transports.netem.udp_relay import UdpRelay
 from transports.netem.webrtc_relay import rewrite_candidates
 from transports.netutil import free_port
 from transports.server import admin_json, error_response, read_body, refused
+from transports.tls import client_context
 
 log = logging.getLogger("transports.netem.faults")
 ACTIONS = ("cut", "blackhole", "latency", "restore", "add", "remove")
@@ -55,8 +64,18 @@ class FaultLab:
     """Proxies in front of one server at ``host:port``; listen ports are chosen up front so
     the dashboard's origins can be allowed before the app is built."""
 
-    def __init__(self, host: str, port: int, transports: tuple[str, ...] | list[str]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        transports: tuple[str, ...] | list[str],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``tls``: the server speaks TLS; the context verifies it (for the relayed offer)."""
         self.host, self.port = host, port
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
+        self.broker_scheme = "mqtt"
         self.names = [t for t in transports]
         self.proxies = {name: FaultProxy(host, port, host, free_port(host)) for name in self.names}
         self.broker: FaultProxy | None = None
@@ -67,7 +86,7 @@ class FaultLab:
         self.server_state: Callable[[], dict[str, Any]] | None = None
 
     def origins(self) -> list[str]:
-        return [f"http://{self.host}:{p.port}" for p in self.proxies.values()]
+        return [f"{self.scheme}://{self.host}:{p.port}" for p in self.proxies.values()]
 
     async def start(self, ctx: Any = None, broker_url: str | None = None) -> None:
         """Start the proxies; the broker's comes from ``broker_url`` or the running app's
@@ -79,6 +98,7 @@ class FaultLab:
             broker_url = mqtt.info("").get("url")
         if broker_url:
             parts = urlsplit(broker_url)
+            self.broker_scheme = parts.scheme or "mqtt"  # mqtts: the broker's TLS listener
             self.broker = FaultProxy(parts.hostname or self.host, parts.port or 1883, self.host)
             await self.broker.start()
         log.info("fault proxies: %s", {n: p.port for n, p in self.proxies.items()})
@@ -93,16 +113,17 @@ class FaultLab:
         out: dict[str, Any] = {}
         for name, proxy in self.proxies.items():
             entry: dict[str, Any] = {
-                "url": f"http://{self.host}:{proxy.port}",
+                "url": f"{self.scheme}://{self.host}:{proxy.port}",
                 "active": proxy.describe(),
                 "bytes": proxy.counters.as_dict(),
             }
             if name == "mqtt" and self.broker is not None:
-                entry["broker_url"] = f"mqtt://{self.host}:{self.broker.port}"
+                entry["broker_url"] = f"{self.broker_scheme}://{self.host}:{self.broker.port}"
                 entry["active"] = self.broker.describe()
                 entry["bytes"] = self.broker.counters.as_dict()
             if name == "webrtc" and self.relay is not None:
-                entry["offer_url"] = f"http://{self.host}:{self.port}/api/faults/webrtc/offer"
+                offer = f"{self.scheme}://{self.host}:{self.port}/api/faults/webrtc/offer"
+                entry["offer_url"] = offer
                 entry["active"] = entry["active"] + self.relay.describe()
                 entry["udp"] = self.relay.counters.as_dict()
             out[name] = entry
@@ -154,9 +175,9 @@ class FaultLab:
         """Forward an offer to the server's own endpoint; rewrite the answer to the relay."""
         assert self.relay is not None
         try:
-            async with httpx.AsyncClient(timeout=15) as http:
+            async with httpx.AsyncClient(timeout=15, verify=self.tls or True) as http:
                 r = await http.post(
-                    f"http://{self.host}:{self.port}/webrtc/offer",
+                    f"{self.scheme}://{self.host}:{self.port}/webrtc/offer",
                     content=body,
                     # The client's credentials go with its offer: the peer's principal
                     # is decided by the server's auth hook from the signalling request.
@@ -238,9 +259,19 @@ def lab_for(
     """A fault lab for ``serve`` and the config to serve with: the page's and the proxies'
     origins become allowed origins (through a proxy the browser's Origin differs from the
     Host the server sees)."""
-    lab = FaultLab(host, port, names)
-    extra = [o for o in [f"http://{host}:{port}", *lab.origins()] if o not in cfg.allowed_origins]
+    lab = FaultLab(host, port, names, tls=server_context(cfg))
+    own = f"{lab.scheme}://{host}:{port}"
+    extra = [o for o in [own, *lab.origins()] if o not in cfg.allowed_origins]
     return lab, cfg.replace(allowed_origins=(*cfg.allowed_origins, *extra))
+
+
+def server_context(cfg: ServerConfig) -> ssl.SSLContext | None:
+    """For a TLS server: a context that verifies it (``ca.pem`` beside its certificate, as
+    ``transport-lab certs`` writes it; else the usual trust store), or None."""
+    if cfg.tls_certfile is None:
+        return None
+    ca = Path(cfg.tls_certfile).with_name("ca.pem")
+    return client_context(str(ca) if ca.exists() else None)
 
 
 def install(app: Starlette, lab: FaultLab) -> Starlette:
