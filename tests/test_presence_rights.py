@@ -1,21 +1,24 @@
 """The ``presence`` right hides join/leave frames as well as the member list (hub.py's
 ``fan_presence``), on every transport that carries presence: WebSocket and SSE against a
-real server with signed tokens, and MQTT, whose broker readers are anonymous."""
+real server with signed tokens, frames from another node through the Redis engine, and
+MQTT, whose broker readers are anonymous."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.conftest import UNIT, require_executable
+from tests.conftest import UNIT, require_cluster_parts, require_executable
 from tests.helpers import publish_on
 from tests.test_auth_jwt import KEY, bearer, jwt_config
 from tests.test_hostile_mqtt import PREFIX, Paho, broker_port
 from transports.jwtauth import mint
+from transports.lab.cluster import RedisServer
 from transports.live import LiveServer
 
 ROOM = "private:room"
@@ -153,3 +156,51 @@ async def ws_frames_anonymous(server: LiveServer, channel: str, out: Frames) -> 
 def broker_kinds(spy: Paho, channel: str) -> list[tuple[str, str]]:
     frames = [json.loads(p) for t, p in list(spy.received) if t == f"{PREFIX}/{channel}"]
     return kinds(frames)
+
+
+async def test_frames_from_another_node_need_the_right_too(
+    make_server: Any, tmp_path: Path
+) -> None:
+    """With the Redis engine a join on node B reaches node A's listeners through Redis;
+    the same right decides there (``Hub.fan_presence`` is the one fan-out)."""
+    require_cluster_parts()
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        a, b = (
+            make_server(transports=("ws",), config=jwt_config(engine_url=redis.url))
+            for _ in range(2)
+        )
+        watch, plain = mint(KEY, "wanda", channels=WATCH), mint(KEY, "paul", channels=PLAIN)
+        got: dict[str, Frames] = {"+": [], "-": []}
+        tasks = [
+            asyncio.ensure_future(ws_frames(a, watch, ROOM, got["+"])),
+            asyncio.ensure_future(ws_frames(a, plain, ROOM, got["-"])),
+        ]
+        try:
+            hello = lambda f: any(x.get("type") == "hello" for x in f)  # noqa: E731
+            await until(lambda: all(hello(f) for f in got.values()), 20)
+            newcomer: Frames = []
+            nina = asyncio.ensure_future(
+                ws_frames(b, mint(KEY, "nina", channels=PLAIN), ROOM, newcomer)
+            )
+            await until(lambda: hello(newcomer), 20)
+            nina.cancel()
+            await until(lambda: ("leave", "nina") in kinds(got["+"]), 20)
+            # A message published on B (through Redis), after the presence frames.
+            writer = mint(KEY, "pia", channels={"private:*": ["subscribe", "publish"]})
+            async with httpx.AsyncClient(timeout=10 * UNIT) as http:
+                r = await http.post(
+                    f"{b.url}/api/channels/{ROOM}/messages",
+                    json={"data": {"text": "after"}},
+                    headers=bearer(writer),
+                )
+            assert r.status_code == 200, r.text
+            await until(lambda: all(any("seq" in x for x in f) for f in got.values()), 20)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        redis.stop()
+    assert {("join", "nina"), ("leave", "nina")} <= set(kinds(got["+"]))
+    assert kinds(got["-"]) == [], got["-"]
