@@ -219,7 +219,7 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("send_buffer_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB] (0 = kernel's)"),
     ("max_connections", _number(1, 10**7), "must be in [1, 10000000]"),
     ("max_connections_per_ip", _number(1, 10**7), "must be in [1, 10000000]"),
-    ("mqtt_max_connections", _number(1, 10**6), "must be in [1, 1000000]"),
+    ("mqtt_max_connections", _number(2, 10**6), "must be in [2, 1000000]"),
     ("mqtt_max_token_clients", _number(0, 10**6), "must be in [0, 1000000]"),
     ("mqtt_token_max_ttl", _positive, "must be > 0 s"),
     ("client_frame_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),

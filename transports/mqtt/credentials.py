@@ -13,8 +13,9 @@ Bounds (``ServerConfig``): at most ``mqtt_max_token_clients`` registrations at o
 characters. A registration ends at the token's ``exp`` (at most ``mqtt_token_max_ttl``
 later): the server deletes the broker client, and Mosquitto disconnects a connected one with
 MQTT 5 reason code 0x98 "Administrative action" (§3.14.2.1), within about a second.
-Registering again with a new token for the same ``sub`` replaces the old one (its
-connections are closed: the old password no longer holds). A ``sub`` that is not a safe
+Registering the same token again changes nothing (clients do so on every connect);
+registering a new token for the same ``sub`` replaces the old one (the connections made with
+the old one are closed: its password no longer holds). A ``sub`` that is not a safe
 MQTT username (``[A-Za-z0-9_.@-]``, 1–64, not the bridge's or a ``--mqtt-user``'s) gets
 ``400 bad_param``.
 """
@@ -61,6 +62,8 @@ class TokenClients:
         self.max_clients, self.max_ttl = max_clients, max_ttl
         self.bucket = TokenBucket(rate, burst)
         self.principals: dict[str, Principal] = {}
+        self._tokens: dict[str, str] = {}
+        self._until: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._lock = asyncio.Lock()
         self.counters = {"registered": 0, "expired": 0, "refused": 0}
@@ -77,6 +80,10 @@ class TokenClients:
         username = principal.id
         if not USERNAME.fullmatch(username) or username in self.reserved:
             raise TransportError("bad_param", "the token's sub is not a usable MQTT username")
+        known = self.principals.get(username)
+        if known is not None and self._tokens.get(username) == token:
+            # The same token again (a client reconnecting): nothing changes, nobody is kicked.
+            return {"username": username, "expires_at": self._until[username]}
         if not self.bucket.take():
             raise TransportError("rate_limited", "too many MQTT credential requests")
         if username not in self.principals and len(self.principals) >= self.max_clients:
@@ -111,6 +118,8 @@ class TokenClients:
                 raise DynSecError(f"broker refused the registration: {errors}")
             self.principals[username] = principal
             ttl = min(left, self.max_ttl)
+            self._tokens[username] = token
+            self._until[username] = time.time() + ttl
             old = self._timers.pop(username, None)
             if old is not None:
                 old.cancel()
@@ -126,6 +135,8 @@ class TokenClients:
 
     async def remove(self, username: str) -> None:
         async with self._lock:
+            self._tokens.pop(username, None)
+            self._until.pop(username, None)
             if self.principals.pop(username, None) is None:
                 return
             try:

@@ -142,16 +142,17 @@ class MosquittoBroker(Broker):
 
     def config_text(self) -> str:
         lim = self.limits
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            f"max_connections {lim['max_connections']}",
-        ]
+        # Mosquitto 2.0.11 refuses a connection only when its count is already *above*
+        # max_connections (one more is admitted, measured in tests/test_mqtt_tokens.py), so
+        # bound - 1 makes the documented bound exact (0 would mean unlimited: bound >= 2).
+        most = f"max_connections {int(lim['max_connections']) - 1}"
+        lines = [f"listener {self.port} 127.0.0.1", most]
         if self.tls_port is not None:
             # TLS options follow the listener they belong to (mosquitto.conf(5)); the files
             # are copies in our state dir, readable by the unprivileged broker user.
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",
-                f"max_connections {lim['max_connections']}",
+                most,
                 f"certfile {self.state_dir / 'tls-cert.pem'}",
                 f"keyfile {self.state_dir / 'tls-key.pem'}",
                 "tls_version tlsv1.2",

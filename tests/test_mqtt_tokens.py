@@ -1,0 +1,313 @@
+"""Tokens on MQTT, checked by the broker: ``POST /api/mqtt/credentials`` registers a token as a
+dynamic-security client of the managed Mosquitto, and the broker enforces its grants — for
+our own client and for a plain paho client that talks to Mosquitto directly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import UNIT, require_executable
+from tests.helpers import collect, collect_channels, publish_on
+from tests.test_hostile_mqtt import FULL_FLOOD, MakeServer, Paho, broker_port
+from transports.channels import NamespaceOptions
+from transports.clients import subscriber
+from transports.config import ServerConfig
+from transports.jwtauth import JWTSettings, mint
+from transports.live import LiveServer
+
+KEY = "test-secret-that-is-long-enough-for-hs256"
+PREFIX = "transport-lab"
+NOT_AUTHORIZED = 0x87
+BAD_CREDENTIALS = (0x86, 0x87)  # MQTT 5 §3.2.2.2: bad user name or password / not authorized
+ADMINISTRATIVE_ACTION = 0x98  # MQTT 5 §3.14.2.1: the broker's DISCONNECT at token expiry
+
+
+def config(**kwargs: object) -> ServerConfig:
+    namespaces = {
+        "": NamespaceOptions(),
+        "chat": NamespaceOptions(publish=True, presence=True),
+        "private": NamespaceOptions(anonymous_subscribe=False, publish=True, presence=True),
+        "secret": NamespaceOptions(anonymous_subscribe=False, publish=True),
+    }
+    return ServerConfig(
+        namespaces=namespaces,  # type: ignore[arg-type]
+        jwt=JWTSettings(KEY),
+        broker="mosquitto",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def register(server: LiveServer, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        return await http.post(server.url + "/api/mqtt/credentials", headers=headers)
+
+
+def wait_until(check: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def paho_refused(port: int, username: str, password: str) -> int:
+    """CONNECT with these credentials; the CONNACK's reason code (0 = accepted)."""
+    from transports.mqtt.pahoutil import new_client, stop_loop
+
+    client = new_client(f"probe-{time.monotonic_ns()}", mqtt5=True, clean=True, reconnect=False)
+    codes: list[int] = []
+    done = threading.Event()
+
+    def on_connect(c: object, u: object, f: object, rc: object, p: object = None) -> None:
+        codes.append(int(rc.value))  # type: ignore[attr-defined]
+        done.set()
+
+    client.on_connect = on_connect
+    client.username_pw_set(username, password)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert done.wait(10 * UNIT)
+        return codes[0]
+    finally:
+        client.disconnect()
+        stop_loop(client)
+
+
+async def test_a_token_reads_its_namespace_and_not_another(make_server: MakeServer) -> None:
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config())
+    for name in ("private:a", "secret:b", "chat:pub"):
+        server.call(lambda name=name: server.ctx.hub.channel(name))
+    token = mint(KEY, "alice", channels={"private:*": ["subscribe"]})
+    answer = await register(server, token)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["username"] == "alice"
+    port = broker_port(server)
+    # A plain paho client straight at Mosquitto with the JWT as password, and an anonymous one.
+    direct = await asyncio.to_thread(Paho, port, ("alice", token))
+    anonymous = await asyncio.to_thread(Paho, port)
+    for client in (direct, anonymous):
+        client.client.subscribe(f"{PREFIX}/#", qos=1)
+        assert await asyncio.to_thread(client.subscribed.wait, 10 * UNIT)
+    # Our own client with the token, following the private channel.
+    started = asyncio.Event()
+    sub = await subscriber("mqtt", server.url, headers={"Authorization": f"Bearer {token}"})
+    follower = asyncio.ensure_future(
+        collect_channels(
+            sub,
+            ["private:a"],
+            lambda c: len(c.seqs.get("private:a", [])) >= 5,
+            timeout=40 * UNIT,
+            started=started,
+        )
+    )
+    await asyncio.wait_for(started.wait(), 30 * UNIT)
+    for name in ("private:a", "secret:b", "chat:pub"):
+        publish_on(server, name, 5)
+    got = await follower
+    assert got.seqs["private:a"] == [1, 2, 3, 4, 5]
+
+    def topics(client: Paho) -> set[str]:
+        return {t for t, _ in client.received}
+
+    assert await asyncio.to_thread(
+        wait_until, lambda: f"{PREFIX}/_private/private/private:a" in topics(direct), 10 * UNIT
+    ), (topics(direct), topics(anonymous), server.ctx.transports["mqtt"].broker.log_tail(40))
+    assert await asyncio.to_thread(
+        wait_until, lambda: f"{PREFIX}/chat:pub" in topics(anonymous), 10 * UNIT
+    )
+    await asyncio.sleep(1.0)  # anything that should not arrive has had the time to
+    assert not any("secret" in t for t in topics(direct)), topics(direct)
+    assert not any("_private" in t for t in topics(anonymous)), topics(anonymous)
+    # Outside the prefix: SUBACK 0x87.
+    direct.subscribed.clear()
+    codes: list[int] = []
+    direct.client.on_subscribe = lambda c, u, mid, rcs, p=None: (
+        codes.extend(int(r.value) for r in rcs),
+        direct.subscribed.set(),
+    )
+    direct.client.subscribe("$CONTROL/dynamic-security/#", qos=1)
+    assert await asyncio.to_thread(direct.subscribed.wait, 10 * UNIT)
+    assert codes == [NOT_AUTHORIZED]
+    for client in (direct, anonymous):
+        await asyncio.to_thread(client.close)
+
+
+async def test_bad_tokens_are_refused(make_server: MakeServer) -> None:
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config())
+    port = broker_port(server)
+    good = mint(KEY, "bob", channels={"private:*": ["subscribe"]})
+    assert (await register(server, good)).status_code == 200
+    forged = mint("another-secret-that-is-long-enough-too", "bob", channels={"*": ["subscribe"]})
+    # No token, an expired one, a forged one: the server registers nothing.
+    assert (await register(server, None)).status_code == 401
+    expired = await register(server, mint(KEY, "carol", ttl=-5))
+    assert (expired.status_code, expired.json()["error"]) == (401, "token_expired")
+    assert (await register(server, forged)).status_code == 401
+    # Straight at the broker: a forged token as bob's password, an unregistered user.
+    assert await asyncio.to_thread(paho_refused, port, "bob", forged) in BAD_CREDENTIALS
+    assert await asyncio.to_thread(paho_refused, port, "carol", "x") in BAD_CREDENTIALS
+    assert await asyncio.to_thread(paho_refused, port, "bob", good) == 0
+    # A sub that is not a usable MQTT username, or the bridge's own name.
+    for sub in ("a/b", "transport-lab-bridge"):
+        answer = await register(server, mint(KEY, sub))
+        assert answer.status_code == 400, (sub, answer.text)
+
+
+async def test_publish_without_the_right_is_refused_by_the_broker(
+    make_server: MakeServer,
+) -> None:
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config())
+    server.call(lambda: server.ctx.hub.channel("private:a"))
+    reader = mint(KEY, "erin", channels={"private:*": ["subscribe"]})
+    writer = mint(KEY, "frank", channels={"private:a": ["subscribe", "publish"]})
+    for token in (reader, writer):
+        assert (await register(server, token)).status_code == 200
+    port = broker_port(server)
+    erin = await asyncio.to_thread(Paho, port, ("erin", reader))
+    frank = await asyncio.to_thread(Paho, port, ("frank", writer))
+    body = b'{"data": {"x": 1}, "id": "m1"}'
+    assert await asyncio.to_thread(erin.publish, f"{PREFIX}/_in/erin/private:a", body) == 0x87
+    assert await asyncio.to_thread(frank.publish, f"{PREFIX}/_in/erin/private:a", body) == 0x87
+    assert (
+        await asyncio.to_thread(frank.publish, f"{PREFIX}/_private/private/private:a", body) == 0x87
+    )
+    assert await asyncio.to_thread(frank.publish, f"{PREFIX}/_in/frank/secret:b", body) == 0x87
+    assert await asyncio.to_thread(frank.publish, f"{PREFIX}/_in/frank/private:a", body) == 0
+    feed = server.ctx.hub.channel("private:a").feed
+    assert await asyncio.to_thread(wait_until, lambda: feed.last_seq == 1, 10 * UNIT)
+    # Our publisher with the token publishes as its sub.
+    sub = await subscriber("mqtt", server.url, headers={"Authorization": f"Bearer {writer}"})
+    pub = sub.publisher()  # type: ignore[attr-defined]
+    try:
+        ack = await pub.publish("private:a", {"y": 2})
+        assert ack["seq"] == 2
+    finally:
+        await pub.close()
+    for client in (erin, frank):
+        await asyncio.to_thread(client.close)
+
+
+async def test_token_expiry_disconnects_the_client(make_server: MakeServer) -> None:
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config())
+    server.publish({"i": 0})
+    follower = asyncio.ensure_future(
+        collect(await subscriber("mqtt", server.url), 30, timeout=60 * UNIT)
+    )
+    ttl = 3
+    token = mint(KEY, "dave", ttl=ttl, channels={"private:*": ["subscribe"]})
+    expires = time.time() + ttl
+    assert (await register(server, token)).status_code == 200
+    dave = await asyncio.to_thread(Paho, broker_port(server), ("dave", token))
+    reasons: list[int] = []
+    gone = threading.Event()
+
+    def on_disconnect(c: object, u: object, f: object, rc: object, p: object = None) -> None:
+        reasons.append(int(rc.value))  # type: ignore[attr-defined]
+        gone.set()
+
+    dave.client.on_disconnect = on_disconnect
+    for i in range(1, 30):
+        server.publish({"i": i})
+        await asyncio.sleep(0.2)
+    # The documented bound: disconnected at most 2 s after exp.
+    assert await asyncio.to_thread(gone.wait, max(0.0, expires - time.time()) + 2.0 * UNIT)
+    assert time.time() >= expires - 0.5
+    assert reasons == [ADMINISTRATIVE_ACTION]
+    got = await follower
+    assert got.seqs == list(range(1, 31))
+    await asyncio.to_thread(dave.close)
+
+
+def peers(port: int) -> set[str]:
+    """Connections the broker has accepted on ``port`` (``/proc/net/tcp``: local port, state
+    01 = ESTABLISHED), by remote address."""
+    out = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            local, remote, state = line.split()[1:4]
+            if int(local.split(":")[1], 16) == port and state == "01":
+                out.add(remote)
+    return out
+
+
+def established(port: int) -> int:
+    return len(peers(port))
+
+
+def mqtt_connect_packet(client_id: str) -> bytes:
+    """A minimal MQTT 3.1.1 CONNECT (§3.1): clean session, keepalive 30 s."""
+    cid = client_id.encode()
+    variable = b"\x00\x04MQTT\x04\x02\x00\x1e"
+    payload = len(cid).to_bytes(2, "big") + cid
+    body = variable + payload
+    return bytes([0x10, len(body)]) + body
+
+
+async def attempt(port: int, i: int, held: list[asyncio.StreamWriter]) -> bool:
+    """One connection attempt: True when the broker answered CONNACK 0 (kept open)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(mqtt_connect_packet(f"flood-{i}"))
+        await writer.drain()
+        ack = await asyncio.wait_for(reader.readexactly(4), 10)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        writer.close()
+        return False
+    held.append(writer)
+    return ack[:2] == b"\x20\x02" and ack[3] == 0
+
+
+@pytest.mark.parametrize("attempts", [3000 if FULL_FLOOD else 300])
+async def test_connection_flood_admits_exactly_the_bound(
+    make_server: MakeServer, attempts: int
+) -> None:
+    require_executable("mosquitto")
+    bound = 60
+    server = make_server(("mqtt",), config=config(mqtt_max_connections=bound))
+    server.publish({"i": 0})
+    follower_sub = await subscriber("mqtt", server.url)
+    follower = asyncio.ensure_future(collect(follower_sub, 20, timeout=120 * UNIT))
+    await asyncio.sleep(2.0)  # the follower is connected
+    port = broker_port(server)
+    before = peers(port)
+    existing = len(before)  # the bridge, its control connection, the follower
+    held: list[asyncio.StreamWriter] = []
+    started = time.monotonic()
+    admitted = 0
+    for start in range(0, attempts, 100):  # bounded: 100 at a time, each with a 10 s cap
+        results = await asyncio.gather(
+            *(attempt(port, i, held) for i in range(start, min(start + 100, attempts)))
+        )
+        admitted += sum(results)
+        server.publish({"i": start})
+    elapsed = time.monotonic() - started
+    for i in range(20):
+        server.publish({"i": i})
+        await asyncio.sleep(0.05)
+    got = await follower
+    print(
+        f"\n{attempts} attempts, {elapsed:.1f} s: {admitted} admitted, bound {bound} (under load)"
+    )
+    print(f"before the flood {existing} connections; follower {got.stats}")
+    assert existing >= 3
+    # Exactly the bound, or one more: in a flood of 3000, Mosquitto 2.0.11 admitted one
+    # connection beyond its max_connections in our runs (its count is not exact under load).
+    assert bound - existing <= admitted <= bound - existing + 1
+    assert got.seqs == list(range(1, len(got.seqs) + 1))
+    for writer in held:
+        writer.close()
