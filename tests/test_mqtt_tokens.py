@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -311,3 +312,52 @@ async def test_connection_flood_admits_exactly_the_bound(
     assert got.seqs == list(range(1, len(got.seqs) + 1))
     for writer in held:
         writer.close()
+
+
+def browser_like(port: int, credentials: tuple[str, str] | None) -> tuple[Any, list[str]]:
+    """paho over our ``/mqtt`` WebSocket bridge, subscribed to ``<prefix>/#``: the topics seen."""
+    from transports.mqtt.pahoutil import new_client
+
+    client = new_client(f"browser-{time.monotonic_ns()}", mqtt5=True, clean=True,
+                        reconnect=False, transport="websockets")  # fmt: skip
+    client.ws_set_options(path="/mqtt")
+    topics: list[str] = []
+    ready = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(f"{PREFIX}/#", qos=1)
+    client.on_subscribe = lambda c, u, mid, rcs, p=None: ready.set()
+    client.on_message = lambda c, u, msg: topics.append(msg.topic)
+    if credentials is not None:
+        client.username_pw_set(*credentials)
+    client.connect("127.0.0.1", port, keepalive=10)
+    client.loop_start()
+    assert ready.wait(10 * UNIT)
+    return client, topics
+
+
+async def test_the_browser_bridge_is_no_bypass(make_server: MakeServer) -> None:
+    """``/mqtt`` pipes bytes to the broker: anonymous there is the broker's anonymous client,
+    and a JWT sent in CONNECT gets exactly the token's rights."""
+    from transports.mqtt.pahoutil import stop_loop
+
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config())
+    for name in ("private:a", "chat:pub"):
+        server.call(lambda name=name: server.ctx.hub.channel(name))
+    token = mint(KEY, "gina", channels={"private:a": ["subscribe"]})
+    assert (await register(server, token)).status_code == 200
+    anonymous, seen_anonymous = await asyncio.to_thread(browser_like, server.port, None)
+    gina, seen_gina = await asyncio.to_thread(browser_like, server.port, ("gina", token))
+    publish_on(server, "private:a", 3)
+    publish_on(server, "chat:pub", 3)
+    private = f"{PREFIX}/_private/private/private:a"
+    assert await asyncio.to_thread(
+        wait_until,
+        lambda: seen_gina.count(private) == 3 and f"{PREFIX}/chat:pub" in seen_anonymous,
+        10 * UNIT,
+    )
+    await asyncio.sleep(1.0)
+    assert seen_anonymous.count(f"{PREFIX}/chat:pub") == 3
+    assert not any("_private" in t for t in seen_anonymous), seen_anonymous
+    for client in (anonymous, gina):
+        client.disconnect()
+        await asyncio.to_thread(stop_loop, client)

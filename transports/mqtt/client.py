@@ -140,7 +140,9 @@ class MQTTSubscriber:
     async def _register(self, http: httpx.AsyncClient) -> None:
         """Turn the bearer token into broker credentials (once, until near its expiry)."""
         token = bearer_token({k.lower(): v for k, v in self.headers.items()})
-        if token is None or self.credentials_url is None:
+        # Only a JWT (header.payload.signature) is registered: the server's admin token
+        # (no dots) gives no MQTT rights, and the broker needs none to read public topics.
+        if token is None or token.count(".") != 2 or self.credentials_url is None:
             return
         if self.credentials is not None and time.time() < self._credentials_until:
             return
