@@ -158,6 +158,11 @@ class MQTTTransport(ServerTransport):
             "private_topic": f"{prefix}/{PRIVATE}/<namespace>/<channel>",
             "presence_topic": f"{prefix}/{PRESENCE}/<namespace>/<channel>",
             "credentials_url": base_url + "/api/mqtt/credentials" if self.tokens else None,
+            "token_clients": (
+                {**self.tokens.counters, "active": len(self.tokens.principals)}
+                if self.tokens
+                else None
+            ),
             "meta_topic": f"{prefix}/{META}",
             "qos": cfg.mqtt_qos,
             "retain": cfg.mqtt_retain,
