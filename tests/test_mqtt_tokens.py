@@ -361,3 +361,44 @@ async def test_the_browser_bridge_is_no_bypass(make_server: MakeServer) -> None:
     for client in (anonymous, gina):
         client.disconnect()
         await asyncio.to_thread(stop_loop, client)
+
+
+async def test_registrations_are_bounded(make_server: MakeServer) -> None:
+    require_executable("mosquitto")
+    server = make_server(
+        ("mqtt",), config=config(mqtt_max_token_clients=5, mqtt_token_rate=0.01, mqtt_token_burst=8)
+    )
+    tokens = [mint(KEY, f"u{i}") for i in range(10)]
+    codes = [(await register(server, token)).status_code for token in tokens]
+    # 5 registered, then the count bound (503) until the burst of 8 is spent (429).
+    assert codes == [200] * 5 + [503] * 3 + [429] * 2, codes
+    # The same token again is no new registration: neither bound applies.
+    assert (await register(server, tokens[0])).status_code == 200
+    assert server.ctx.transports["mqtt"].tokens.counters["registered"] == 5
+    too_long = "x" * 9000
+    assert (await register(server, too_long)).status_code == 401
+
+
+async def test_static_users_read_public_topics_and_write_their_inbound_only(
+    make_server: MakeServer,
+) -> None:
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config(mqtt_users=(("ann", "ann-secret"),)))
+    for name in ("private:a", "chat:pub"):
+        server.call(lambda name=name: server.ctx.hub.channel(name))
+    ann = await asyncio.to_thread(Paho, broker_port(server), ("ann", "ann-secret"))
+    ann.client.subscribe(f"{PREFIX}/#", qos=1)
+    assert await asyncio.to_thread(ann.subscribed.wait, 10 * UNIT)
+    body = b'{"data": "hi", "id": "a1"}'
+    assert await asyncio.to_thread(ann.publish, f"{PREFIX}/_in/bob/chat:pub", body) == 0x87
+    assert await asyncio.to_thread(ann.publish, f"{PREFIX}/chat:pub", body) == 0x87
+    assert await asyncio.to_thread(ann.publish, f"{PREFIX}/_in/ann/chat:pub", body) == 0
+    publish_on(server, "private:a", 2)
+    feed = server.ctx.hub.channel("chat:pub").feed
+    assert await asyncio.to_thread(wait_until, lambda: feed.last_seq == 1, 10 * UNIT)
+    assert await asyncio.to_thread(
+        wait_until, lambda: any(t == f"{PREFIX}/chat:pub" for t, _ in ann.received), 10 * UNIT
+    )
+    await asyncio.sleep(1.0)
+    assert not any("_private" in t for t, _ in ann.received)
+    await asyncio.to_thread(ann.close)

@@ -222,6 +222,8 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("mqtt_max_connections", _number(2, 10**6), "must be in [2, 1000000]"),
     ("mqtt_max_token_clients", _number(0, 10**6), "must be in [0, 1000000]"),
     ("mqtt_token_max_ttl", _positive, "must be > 0 s"),
+    ("mqtt_token_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
+    ("mqtt_token_burst", _number(1, 10**6), "must be in [1, 1000000]"),
     ("client_frame_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
     ("client_frame_burst", _number(1, 10**6), "must be in [1, 1000000]"),
 )
