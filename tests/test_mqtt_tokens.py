@@ -402,3 +402,17 @@ async def test_static_users_read_public_topics_and_write_their_inbound_only(
     await asyncio.sleep(1.0)
     assert not any("_private" in t for t, _ in ann.received)
     await asyncio.to_thread(ann.close)
+
+
+async def test_registrations_survive_a_broker_restart(make_server: MakeServer) -> None:
+    """The plugin saves every change to its file, which a restart keeps (mosquitto.py)."""
+    require_executable("mosquitto")
+    server = make_server(("mqtt",), config=config())
+    token = mint(KEY, "hana", channels={"private:*": ["subscribe"]})
+    assert (await register(server, token)).status_code == 200
+    broker = server.ctx.transports["mqtt"].broker
+    assert server._loop is not None
+    restarted = asyncio.run_coroutine_threadsafe(broker.restart(), server._loop)
+    await asyncio.wrap_future(restarted)
+    assert await asyncio.to_thread(paho_refused, broker.port, "hana", token) == 0
+    assert await asyncio.to_thread(paho_refused, broker.port, "hana", "not-it") in BAD_CREDENTIALS
