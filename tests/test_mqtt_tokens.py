@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from tests.conftest import UNIT, require_executable
@@ -208,7 +209,7 @@ async def test_token_expiry_disconnects_the_client(make_server: MakeServer) -> N
     )
     ttl = 3
     token = mint(KEY, "dave", ttl=ttl, channels={"private:*": ["subscribe"]})
-    expires = time.time() + ttl
+    expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
     assert (await register(server, token)).status_code == 200
     dave = await asyncio.to_thread(Paho, broker_port(server), ("dave", token))
     reasons: list[int] = []
@@ -216,16 +217,19 @@ async def test_token_expiry_disconnects_the_client(make_server: MakeServer) -> N
 
     def on_disconnect(c: object, u: object, f: object, rc: object, p: object = None) -> None:
         reasons.append(int(rc.value))  # type: ignore[attr-defined]
+        late.append(time.time() - expires)
         gone.set()
 
+    late: list[float] = []
     dave.client.on_disconnect = on_disconnect
     for i in range(1, 30):
         server.publish({"i": i})
         await asyncio.sleep(0.2)
     # The documented bound: disconnected at most 2 s after exp.
     assert await asyncio.to_thread(gone.wait, max(0.0, expires - time.time()) + 2.0 * UNIT)
-    assert time.time() >= expires - 0.5
     assert reasons == [ADMINISTRATIVE_ACTION]
+    assert -0.5 <= late[0] <= 2.0 * UNIT  # not before exp (timer jitter aside), nor long after
+    print(f"\ndisconnected {late[0]:+.2f} s after exp (under load)")
     got = await follower
     assert got.seqs == list(range(1, 31))
     await asyncio.to_thread(dave.close)
