@@ -21,6 +21,7 @@ from transports.mqtt.pahoutil import new_client, stop_loop
 MakeServer = Callable[..., LiveServer]
 PREFIX = "transport-lab"
 NOT_AUTHORIZED = 0x87  # MQTT 5 §3.4.2.1 PUBACK reason code
+FULL_FLOOD = __import__("os").environ.get("TRANSPORT_LAB_HOSTILE", "") == "full"
 
 
 class Paho:

@@ -91,10 +91,13 @@ async def test_bad_tokens_are_refused_while_a_good_one_streams(
     assert got.stats.unexpected == 0
 
 
-async def test_mqtt_broker_carries_no_private_channel(make_server: MakeServer) -> None:
-    """Talking to the broker directly bypasses nothing: a private channel's messages never
-    reach it, and an anonymous write to a channel topic is refused (0x87), while an MQTT
-    follower of a public channel and a WS follower of the private one see every message."""
+async def test_mqtt_broker_shows_a_private_channel_only_to_its_token(
+    make_server: MakeServer,
+) -> None:
+    """Talking to the broker directly bypasses nothing: an anonymous broker client never sees
+    a private channel's messages and its write to a channel topic is refused (0x87), while an
+    MQTT follower of a public channel, and WS and MQTT followers of the private one with a
+    token (checked by the broker, tests/test_mqtt_tokens.py), see every message."""
     require_executable("mosquitto")
     server = make_server(transports=("ws", "mqtt"), config=jwt_config(broker="mosquitto"))
     good = mint(KEY, "alice", channels={"private:*": ["subscribe"]})
@@ -103,7 +106,8 @@ async def test_mqtt_broker_carries_no_private_channel(make_server: MakeServer) -
     await asyncio.to_thread(spy.subscribed.wait, 10 * UNIT)
     ws = await subscriber("ws", server.url, headers=bearer(good))
     mq = await subscriber("mqtt", server.url)
-    ws_started, mq_started = asyncio.Event(), asyncio.Event()
+    mq_token = await subscriber("mqtt", server.url, headers=bearer(good))
+    ws_started, mq_started, tk_started = asyncio.Event(), asyncio.Event(), asyncio.Event()
     done = lambda channel: lambda got: len(got.seqs.get(channel, [])) >= N  # noqa: E731
     ws_task = asyncio.ensure_future(
         collect_channels(ws, [ROOM], done(ROOM), started=ws_started, timeout=60 * UNIT)
@@ -113,21 +117,25 @@ async def test_mqtt_broker_carries_no_private_channel(make_server: MakeServer) -
             mq, ["chat:lobby"], done("chat:lobby"), started=mq_started, timeout=60 * UNIT
         )
     )
+    tk_task = asyncio.ensure_future(
+        collect_channels(mq_token, [ROOM], done(ROOM), started=tk_started, timeout=60 * UNIT)
+    )
     await asyncio.wait_for(ws_started.wait(), 20 * UNIT)
     await asyncio.wait_for(mq_started.wait(), 20 * UNIT)
+    await asyncio.wait_for(tk_started.wait(), 20 * UNIT)
     for i in range(N):
         publish_on(server, ROOM, 1, start=i)
         publish_on(server, "chat:lobby", 1, start=i)
-    # An MQTT client asking for the private channel is told, not left waiting.
-    assert await refusal("mqtt", server, bearer(good), ROOM) == "forbidden"
+    # An MQTT client without a token asking for the private channel is told, not left waiting.
     assert await refusal("mqtt", server, {}, ROOM) == "unauthorized"
     refused = await asyncio.to_thread(spy.publish, f"{PREFIX}/chat:lobby", b'{"seq":999}')
-    ws_got, mq_got = await ws_task, await mq_task
+    ws_got, mq_got, tk_got = await ws_task, await mq_task, await tk_task
     await asyncio.sleep(0.5)
     spy.close()
     assert refused == NOT_AUTHORIZED
     assert ws_got.seqs[ROOM] == list(range(1, N + 1))
     assert mq_got.seqs["chat:lobby"] == list(range(1, N + 1))
+    assert tk_got.seqs[ROOM] == list(range(1, N + 1))
     topics = {topic for topic, _ in spy.received}
     assert f"{PREFIX}/chat:lobby" in topics
     assert not [t for t in topics if "private" in t], topics

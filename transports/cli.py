@@ -103,8 +103,27 @@ def serve(
     jwt_audience: Annotated[str | None, typer.Option(help="Required aud claim.")] = None,
     mqtt_user: Annotated[
         list[str] | None,
-        typer.Option(help="USER:PASSWORD the managed Mosquitto accepts, to publish (repeatable)."),
+        typer.Option(
+            help="USER:PASSWORD the managed Mosquitto accepts (repeatable): reads public "
+            "channels, writes its own inbound topic <prefix>/_in/USER/<channel> only."
+        ),
     ] = None,
+    mqtt_max_connections: Annotated[
+        int,
+        typer.Option(
+            help="Connections each managed-Mosquitto listener admits (no per-IP bound there).",
+            min=2,
+            max=10**6,
+        ),
+    ] = DEFAULTS.mqtt_max_connections,
+    mqtt_max_token_clients: Annotated[
+        int,
+        typer.Option(
+            help="Tokens registered as broker clients at once (POST /api/mqtt/credentials).",
+            min=0,
+            max=10**6,
+        ),
+    ] = DEFAULTS.mqtt_max_token_clients,
     max_connections: Annotated[
         int, typer.Option(help="Open connections per transport.", min=1, max=10**7)
     ] = DEFAULTS.max_connections,
@@ -196,6 +215,8 @@ def serve(
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             gc_freeze=True,
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
+            mqtt_max_connections=mqtt_max_connections,
+            mqtt_max_token_clients=mqtt_max_token_clients,
             jwt=_jwt_settings(auth, jwt_key, jwt_algorithm, jwt_audience),
             engine_url=engine,
             namespaces=_namespaces(namespace),
@@ -296,6 +317,14 @@ def follow(
         Path | None,
         typer.Option(help="Trust this CA (e.g. certs/ca.pem) for https/wss; default: system CAs."),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRANSPORT_LAB_TOKEN",
+            help="Signed token (--auth jwt servers): sent as Authorization: Bearer; over mqtt "
+            "registered as broker credentials and sent as CONNECT username/password.",
+        ),
+    ] = None,
 ) -> None:
     """Follow the feed over one transport; print messages and connection events.
 
@@ -321,7 +350,9 @@ def follow(
     view = FollowView(json_lines=json_lines, quiet=quiet)
     # Ctrl-C ends the run; the summary is what the user wants to see then.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_follow(transport, url, after, count, idle_timeout, view, channel or None))
+        asyncio.run(
+            _follow(transport, url, after, count, idle_timeout, view, channel or None, token)
+        )
     view.summary()
 
 
@@ -333,13 +364,15 @@ async def _follow(
     idle_timeout: float,
     view: Any,
     channels: list[str] | None = None,
+    token: str | None = None,
 ) -> None:
     from transports.client import Delivered
     from transports.client import follow as follow_feed
     from transports.clients import subscriber
 
     try:
-        sub = await subscriber(transport, url)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        sub = await subscriber(transport, url, headers=headers)
     except ValueError as exc:  # the server does not serve that transport
         fail(str(exc))
     events = follow_feed(sub, after, channels=channels, idle_timeout=idle_timeout, stats=view.stats)

@@ -86,6 +86,14 @@ class ServerConfig:
     # (user, password) pairs the managed Mosquitto accepts; each may publish into channels
     # through <prefix>/_in/<its user>/<channel> only (docs/mqtt.md, "Channels").
     mqtt_users: tuple[tuple[str, str], ...] = ()
+    # Connections each listener of the managed Mosquitto accepts (it has no per-IP bound).
+    mqtt_max_connections: int = 1000
+    # Token clients registered on the managed Mosquitto (POST /api/mqtt/credentials), how
+    # often (per second, burst), and the longest a registration lives (token exp caps it).
+    mqtt_max_token_clients: int = 1000
+    mqtt_token_rate: float = 5.0
+    mqtt_token_burst: int = 20
+    mqtt_token_max_ttl: float = 86400.0
     # WebRTC data channels (aiortc). Local labs: ICE host candidates on 127.0.0.1 only and no
     # STUN server (aiortc would otherwise add a public one); set both for real networks.
     webrtc_loopback_only: bool = True
@@ -211,6 +219,11 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("send_buffer_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB] (0 = kernel's)"),
     ("max_connections", _number(1, 10**7), "must be in [1, 10000000]"),
     ("max_connections_per_ip", _number(1, 10**7), "must be in [1, 10000000]"),
+    ("mqtt_max_connections", _number(2, 10**6), "must be in [2, 1000000]"),
+    ("mqtt_max_token_clients", _number(0, 10**6), "must be in [0, 1000000]"),
+    ("mqtt_token_max_ttl", _positive, "must be > 0 s"),
+    ("mqtt_token_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
+    ("mqtt_token_burst", _number(1, 10**6), "must be in [1, 1000000]"),
     ("client_frame_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
     ("client_frame_burst", _number(1, 10**6), "must be in [1, 1000000]"),
 )

@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -45,6 +46,7 @@ from transports.feed import Feed
 from transports.hub import Channel, Hub
 from transports.message import Control, Message
 from transports.mqtt.broker import Broker, BrokerError
+from transports.mqtt.dynsec import presence_topic, private_meta_topic, private_topic
 from transports.mqtt.pahoutil import (
     feed_topic,
     inbound_filter,
@@ -65,15 +67,12 @@ SYS_TOPICS = (
 )
 
 
-def carried(channel: Channel) -> bool:
-    """Whether the broker carries ``channel``: only namespaces anonymous clients may read.
-
-    The broker lets anyone connect and read the feed topics (its ACL refuses their writes),
-    so a channel of a private namespace (``anonymous_subscribe=False``) is never published
-    there: talking to the broker directly must not bypass the rights that every other
-    transport enforces (``rights.py``). Such channels are served over WS/SSE/polling/WebRTC.
-    """
-    return channel.options.anonymous_subscribe
+def private(channel: Channel) -> bool:
+    """A channel of a namespace anonymous clients may not read: carried under
+    ``<prefix>/_private/<ns>/`` where only clients whose token grants it may read it (the
+    broker's ACLs, ``dynsec.py``). On a broker without those ACLs (amqtt, an external one)
+    such a channel is not carried at all (:meth:`FeedBridge.carries`)."""
+    return not channel.options.anonymous_subscribe
 
 
 class FeedBridge:
@@ -98,6 +97,9 @@ class FeedBridge:
         self.prefix, self.qos, self.retain = prefix, qos, retain
         self.queue_size, self.window, self.keepalive = queue_size, window, keepalive
         self.hub, self.max_frame_bytes = hub, max_frame_bytes
+        # username -> Principal of a token client (credentials.py): inbound publishes are
+        # checked against the token's grants, not just the broker's topic ACL.
+        self.principal_of: Callable[[str], Principal | None] = lambda user: None
         self._channel_tasks: set[asyncio.Task[None]] = set()
         self.client_id = f"transport-lab-bridge-{uuid.uuid4().hex[:12]}"
         self.counters = {
@@ -165,8 +167,19 @@ class FeedBridge:
     def publish_channel_meta(self) -> None:
         if self.hub is not None:
             for channel in self.hub.all():
-                if channel.name != DEFAULT and carried(channel):
+                if channel.name != DEFAULT and self.carries(channel):
                     self.publish_meta(channel.feed, channel.name)
+
+    def carries(self, channel: Channel) -> bool:
+        return not private(channel) or self.broker.dynsec
+
+    def topics(self, name: str) -> tuple[str, str]:
+        """(message topic, retained hello topic) of a named channel (one the hub no longer
+        holds counts as private: never leak it onto a public topic)."""
+        channel = self.hub.find(name) if self.hub is not None else None
+        if channel is None or private(channel):
+            return private_topic(self.prefix, name), private_meta_topic(self.prefix, name)
+        return f"{self.prefix}/{name}", meta_topic(self.prefix, name)
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, timeout: float = 10.0) -> None:
@@ -233,14 +246,17 @@ class FeedBridge:
             fields["channel"] = channel
         if self.qos == 1:
             self._inflight += 1  # its PUBACK comes through _on_publish like the others
-        topic = meta_topic(self.prefix, None if channel == DEFAULT else channel)
+        if channel == DEFAULT or self.hub is None:
+            topic = meta_topic(self.prefix)
+        else:
+            topic = self.topics(channel)[1]
         self._client.publish(topic, codec.encode(Control("hello", fields)), qos=1, retain=True)
 
     async def _publish(self, message: Message) -> None:
         assert self._client is not None
         text, _ = codec.wire(message)
-        if message.channel:  # a named channel: one topic per channel
-            topic = f"{self.prefix}/{message.channel}"
+        if message.channel and self.hub is not None:  # a named channel: one topic each
+            topic = self.topics(message.channel)[0]
         else:
             topic = feed_topic(self.prefix, message.topic)
         if self.qos == 1:
@@ -256,7 +272,7 @@ class FeedBridge:
         self.stats.sent(len(text.encode()), frame=message)
 
     def _follow_channel(self, channel: Channel) -> None:
-        if not carried(channel):
+        if not self.carries(channel):
             self.counters["private_channels"] = self.counters.get("private_channels", 0) + 1
             return
         task = asyncio.ensure_future(self._run(channel.feed))
@@ -269,8 +285,13 @@ class FeedBridge:
     def _presence(self, channel: Channel, frame: Control) -> None:
         """join/leave go to the channel's topic at QoS 0, outside the seq-ordered window."""
         if self._client is not None and self._connected.is_set():
-            public = channel.name != DEFAULT and carried(channel)
-            topic = f"{self.prefix}/{channel.name}" if public else None
+            # Public channels: on the channel's topic, as ever. Private ones: on a presence
+            # topic only tokens with the presence right may read (dynsec.py).
+            topic: str | None = None
+            if channel.name != DEFAULT and not private(channel):
+                topic = f"{self.prefix}/{channel.name}"
+            elif channel.name != DEFAULT and self.carries(channel):
+                topic = presence_topic(self.prefix, channel.name)
             if topic is not None:
                 self._client.publish(topic, codec.encode(frame), qos=0)
 
@@ -305,6 +326,7 @@ class FeedBridge:
                 raise TransportError("bad_message", 'payload must be {"data": ..., "id": ...}')
             msg_id = body.get("id")
             principal = ANONYMOUS if user == ANONYMOUS.id else Principal(user)
+            principal = self.principal_of(user) or principal
             reply = await self.hub.publish(principal, channel, body["data"], msg_id)
             self.counters["inbound"] = self.counters.get("inbound", 0) + 1
         except TransportError as error:

@@ -33,6 +33,8 @@ class Broker:
     protocols: tuple[str, ...] = ("5", "3.1.1")
     # (username, password) the bridge connects with; None = anonymous.
     credentials: tuple[str, str] | None = None
+    # Whether the server can register token clients on it (Mosquitto's dynamic security).
+    dynsec = False
 
     @property
     def url(self) -> str:

@@ -33,6 +33,7 @@ from transports.channels import DEFAULT
 from transports.client import ConnectionLost
 from transports.errors import TransportError, from_response
 from transports.message import Control, Cursor, Frame
+from transports.mqtt.dynsec import private_meta_topic, private_topic
 from transports.mqtt.pahoutil import inbound_topic, meta_topic, new_client, stop_loop, target
 from transports.publishing import ACK_TIMEOUT, answer, new_id, with_retries
 from transports.tls import client_context
@@ -52,8 +53,10 @@ class MQTTSubscriber(Protocol):
     connect_timeout: float
     headers: dict[str, str]
     replay_url: str | None
+    credentials: tuple[str, str] | None
 
     async def _refresh(self, http: httpx.AsyncClient) -> None: ...
+    async def _register(self, http: httpx.AsyncClient) -> None: ...
 
 
 Events = asyncio.Queue[tuple[str, Any]]
@@ -79,6 +82,8 @@ class _Connection:
         client = new_client(client_id, mqtt5=sub.mqtt5, clean=True, reconnect=False)
         if user is not None and user != ANONYMOUS.id:
             client.username_pw_set(user, password)
+        elif sub.credentials is not None:  # a registered token (client.py, credentials.py)
+            client.username_pw_set(*sub.credentials)
         client.on_connect = lambda c, u, flags, rc, p=None: put("connack", rc)
         client.on_subscribe = lambda c, u, mid, codes, p=None: put("suback", codes)
         client.on_message = lambda c, u, msg: put("message", msg)
@@ -130,12 +135,20 @@ async def stream_channels(
         # Its messages live at <prefix>/<topic> for any topic: follow it without channels=.
         raise ValueError("over MQTT the default channel is followed as the single stream")
     prefix = sub.prefix
+    # A channel's topics, public and private (dynsec.py): the broker delivers only what this
+    # client may read, so subscribing to both costs nothing and needs no namespace list.
     topics = {f"{prefix}/{name}": name for name in cursors}
+    topics.update({private_topic(prefix, name): name for name in cursors})
     metas = {meta_topic(prefix, name): name for name in cursors}
-    conn = _Connection(sub, f"{sub.client_id}-{secrets.token_hex(3)}")
+    metas.update({private_meta_topic(prefix, name): name for name in cursors})
     http = httpx.AsyncClient(timeout=10.0, headers=sub.headers, verify=client_context())
     try:
-        await sub._refresh(http)
+        await sub._refresh(http)  # registers a token first (the connection uses it)
+    except BaseException:
+        await http.aclose()
+        raise
+    conn = _Connection(sub, f"{sub.client_id}-{secrets.token_hex(3)}")
+    try:
         await conn.open([*topics, *metas])
         epochs: dict[str, str] = {}
         for name, cursor in cursors.items():
@@ -218,6 +231,12 @@ class MQTTPublisher:
 
     async def _request(self, channel: str, body: str, msg_id: str) -> dict[str, Any]:
         if self._conn is None:
+            if self.user == ANONYMOUS.id and self.password is None:
+                async with httpx.AsyncClient(timeout=10.0, verify=client_context()) as http:
+                    await self.sub._register(http)  # a token: publish as its sub
+                if self.sub.credentials is not None:
+                    self.user = self.sub.credentials[0]
+                    self.password = self.sub.credentials[1]
             conn = _Connection(self.sub, self.client_id, self.user, self.password)
             try:
                 await conn.open([self.reply_topic])

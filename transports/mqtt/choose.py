@@ -44,6 +44,7 @@ def open_broker(config: ServerConfig) -> Broker:
                 executable=path,
                 prefix=config.mqtt_prefix,
                 users=config.mqtt_users,
+                max_connections=config.mqtt_max_connections,
                 tls=(config.tls_certfile, config.tls_keyfile)
                 if config.tls_certfile and config.tls_keyfile
                 else None,

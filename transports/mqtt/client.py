@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -48,6 +49,7 @@ import httpx
 import paho.mqtt.client as mqtt
 
 from transports import codec
+from transports.auth import bearer_token
 from transports.client import ConnectionLost
 from transports.errors import from_response
 from transports.message import Control, Cursor, Frame, Message
@@ -56,6 +58,7 @@ from transports.mqtt.pahoutil import META, connect_properties, new_client, stop_
 from transports.tls import client_context
 
 log = logging.getLogger("transports.mqtt.client")
+SKIP = ("_private", "_presence", "_ack", "_in")
 
 
 class MQTTSubscriber:
@@ -77,8 +80,15 @@ class MQTTSubscriber:
         connect_timeout: float = 10.0,
         headers: dict[str, str] | None = None,
         broker_override: str | None = None,
+        credentials_url: str | None = None,
     ) -> None:
         self.broker_url = broker_url
+        # With a token (``Authorization: Bearer`` in ``headers``) the client registers it at
+        # ``credentials_url`` and CONNECTs as (its sub, the token): the broker enforces the
+        # token's rights (credentials.py). Registered again when it is near its expiry.
+        self.credentials_url = credentials_url
+        self.credentials: tuple[str, str] | None = None
+        self._credentials_until = 0.0
         # Connect here instead of the broker /api/info names (e.g. a fault proxy in front of
         # it); the info is still read for everything else.
         self.broker_override = broker_override
@@ -112,6 +122,7 @@ class MQTTSubscriber:
         options.setdefault("mqtt5", "5" in (t.get("broker") or {}).get("protocols", ["5"]))
         options.setdefault("prefix", t["prefix"])
         options.setdefault("replay_url", t.get("replay_url"))
+        options.setdefault("credentials_url", t.get("credentials_url"))
         options.setdefault("info_url", base_url.rstrip("/") + "/api/info")
         return cls(t["url"], **options)
 
@@ -126,7 +137,27 @@ class MQTTSubscriber:
         to the broker as ``user`` (the broker's ACL lets each user write only its own)."""
         return channels.MQTTPublisher(self, user, password)
 
+    async def _register(self, http: httpx.AsyncClient) -> None:
+        """Turn the bearer token into broker credentials (once, until near its expiry)."""
+        token = bearer_token({k.lower(): v for k, v in self.headers.items()})
+        # Only a JWT (header.payload.signature) is registered: the server's admin token
+        # (no dots) gives no MQTT rights, and the broker needs none to read public topics.
+        if token is None or token.count(".") != 2 or self.credentials_url is None:
+            return
+        if self.credentials is not None and time.time() < self._credentials_until:
+            return
+        try:
+            response = await http.post(self.credentials_url, headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise ConnectionLost(f"MQTT credentials: {exc}") from None
+        if response.status_code != 200:
+            raise from_response(response)
+        body = response.json()
+        self.credentials = (str(body["username"]), token)
+        self._credentials_until = float(body["expires_at"]) - 5.0
+
     async def _refresh(self, http: httpx.AsyncClient) -> None:
+        await self._register(http)
         if self.info_url is None:
             return
         with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
@@ -156,6 +187,8 @@ class MQTTSubscriber:
         started = False
         try:
             await self._refresh(http)
+            if self.credentials is not None:
+                client.username_pw_set(*self.credentials)
             host, port = target(client, self.broker_override or self.broker_url)
             if self.mqtt5:
                 client.connect_async(
@@ -171,6 +204,7 @@ class MQTTSubscriber:
             started = True
             rc, flags = await self._expect(events, "connack")
             if rc.is_failure:
+                self._credentials_until = 0.0  # an expired or replaced token: register again
                 raise ConnectionLost(f"broker refused: {rc}")
             self.session_present = bool(flags.session_present)
             self.counters["connects"] += 1
@@ -280,6 +314,10 @@ class MQTTSubscriber:
         return hello
 
     def _decode(self, msg: mqtt.MQTTMessage, epoch: str) -> Frame | None:
+        # A token's private channels, presence and publish answers reach this `<prefix>/#`
+        # subscription too; they are not the default feed.
+        if msg.topic.startswith(tuple(f"{self.prefix}/{t}/" for t in SKIP)):
+            return None
         if msg.topic == f"{self.prefix}/{META}":
             hello = self._hello(msg)
             if hello is None:

@@ -12,12 +12,16 @@ Settings and why (``mosquitto.conf(5)`` of Mosquitto 2.0):
   ``autosave_interval`` seconds; a SIGKILL loses what changed since the last save).
 - ``max_queued_messages``: per-client bound on messages queued for an offline or slow
   session; beyond it Mosquitto drops messages (the client sees a seq jump and reports a gap).
-- ``allow_anonymous true`` with an ``acl_file``: anyone may connect and *read* the feed
-  topics (``<prefix>/#``), nobody anonymous may write anything; only the bridge's generated
-  user (``password_file``, hashed by ``mosquitto_passwd``) may publish to ``<prefix>/#``.
-  Without that, any client could forge messages (a seq far ahead, a retained ``_meta``
-  epoch) that every MQTT follower would believe. A refused QoS 1 publish is acknowledged
-  with reason code 0x87 "Not authorized" (MQTT 5 §3.4.2.1); QoS 0 ones are dropped.
+- ``max_connections`` on each listener (``mqtt_max_connections``, 1000): beyond it Mosquitto
+  closes a new connection before its CONNACK. Mosquitto has no per-IP bound, so one host can
+  take every slot; the bound keeps its memory and file descriptors finite.
+- ``allow_anonymous true`` with the dynamic-security plugin (``dynsec.py``): anonymous
+  clients read the public topics and write nothing; the bridge's generated user alone writes
+  the feed topics and administers the plugin; ``--mqtt-user`` accounts and token clients
+  (registered by the server, ``credentials.py``) get the roles their rights give. Without
+  that, any client could forge messages (a seq far ahead, a retained ``_meta`` epoch) that
+  every MQTT follower would believe. A refused QoS 1 publish is acknowledged with reason
+  code 0x87 "Not authorized" (MQTT 5 §3.4.2.1); QoS 0 ones are dropped.
 
 Privileges: run as root, we start Mosquitto as user ``mosquitto`` (a network daemon need not
 run as root) and ``chown`` the state directory to that user so it can write its persistence
@@ -38,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import pwd
@@ -51,6 +56,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from transports.mqtt.broker import Broker, BrokerError
+from transports.mqtt.dynsec import PLUGIN, initial_config
 from transports.netutil import NotListening, free_port, wait_for_port
 
 log = logging.getLogger("transports.mqtt.mosquitto")
@@ -61,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "max_packet_size": 4 * 1024 * 1024,
     "autosave_interval": 10,
     "persistent_client_expiration": "1h",
+    "max_connections": 1000,
 }
 
 
@@ -81,6 +88,7 @@ class MosquittoBroker(Broker):
     """Start/stop/restart Mosquitto by PID; the port stays the same across restarts."""
 
     kind = "mosquitto"
+    dynsec = True  # the server registers token clients (credentials.py)
 
     def __init__(
         self,
@@ -108,12 +116,17 @@ class MosquittoBroker(Broker):
         self._own_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="transport-lab-mosquitto-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self._dynsec_written = False
         self._log: IO[bytes] | None = None
         self.version = _version(executable)
 
     @property
     def config_path(self) -> Path:
         return self.state_dir / "mosquitto.conf"
+
+    @property
+    def dynsec_path(self) -> Path:
+        return self.state_dir / "dynamic-security.json"
 
     @property
     def log_path(self) -> Path:
@@ -129,22 +142,25 @@ class MosquittoBroker(Broker):
 
     def config_text(self) -> str:
         lim = self.limits
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-        ]
+        # Mosquitto 2.0.11 refuses a connection only when its count is already *above*
+        # max_connections (one more is admitted, measured in tests/test_mqtt_tokens.py), so
+        # bound - 1 makes the documented bound exact (0 would mean unlimited: bound >= 2).
+        most = f"max_connections {int(lim['max_connections']) - 1}"
+        lines = [f"listener {self.port} 127.0.0.1", most]
         if self.tls_port is not None:
             # TLS options follow the listener they belong to (mosquitto.conf(5)); the files
             # are copies in our state dir, readable by the unprivileged broker user.
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",
+                most,
                 f"certfile {self.state_dir / 'tls-cert.pem'}",
                 f"keyfile {self.state_dir / 'tls-key.pem'}",
                 "tls_version tlsv1.2",
             ]
         lines += [
             "allow_anonymous true",
-            f"password_file {self.state_dir / 'passwd'}",
-            f"acl_file {self.state_dir / 'acl'}",
+            f"plugin {PLUGIN}",
+            f"plugin_opt_config_file {self.dynsec_path}",
             "set_tcp_nodelay true",
             f"max_queued_messages {lim['max_queued_messages']}",
             f"max_inflight_messages {lim['max_inflight_messages']}",
@@ -168,42 +184,20 @@ class MosquittoBroker(Broker):
             ]
         return "\n".join(lines) + "\n"
 
-    def acl_text(self) -> str:
-        user, _ = self._bridge_user
-        return (
-            "# Anonymous clients (the lines before the first 'user'): read the feed only.\n"
-            f"topic read {self.prefix}/#\n"
-            "# Every named user: read the feed, write its own inbound topic (channels).\n"
-            f"pattern read {self.prefix}/#\n"
-            f"pattern write {self.prefix}/_in/%u/+\n"
-            f"user {user}\n"
-            f"topic readwrite {self.prefix}/#\n"
-            # The broker's own figures, which /metrics reports (clients, deliveries).
-            "topic read $SYS/broker/#\n"
-        )
-
-    def _write_passwords(self) -> None:
-        """The bridge's user and the channel publishers, hashed by Mosquitto's own tool
-        (``-U`` hashes a plain ``user:password`` file in place, so no password is ever on a
-        command line)."""
-        path = self.state_dir / "passwd"
-        path.write_text("".join(f"{u}:{p}\n" for u, p in (self._bridge_user, *self.users)))
-        path.chmod(0o600)
-        tool = shutil.which("mosquitto_passwd") or str(
-            Path(self.executable).parent.parent / "bin" / "mosquitto_passwd"
-        )
-        try:
-            subprocess.run([tool, "-U", str(path)], check=True, capture_output=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise BrokerError(f"mosquitto_passwd failed ({exc}); it ships with Mosquitto") from None
-
     def _prepare(self) -> dict[str, Any]:
         """Write the config; return the Popen arguments that drop privileges (as root)."""
         data = self.state_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text())
-        (self.state_dir / "acl").write_text(self.acl_text())
-        self._write_passwords()
+        # Written at the first start only: the plugin saves every change to this file, so a
+        # restart keeps the token clients the server registered (their expiry timers run in
+        # the server).
+        if not self._dynsec_written:
+            self.dynsec_path.write_text(
+                json.dumps(initial_config(self.prefix, self._bridge_user, self.users), indent=1)
+            )
+            self.dynsec_path.chmod(0o600)
+            self._dynsec_written = True
         tls_files: tuple[Path, ...] = ()
         if self.tls is not None:
             tls_files = (self.state_dir / "tls-cert.pem", self.state_dir / "tls-key.pem")
@@ -219,8 +213,8 @@ class MosquittoBroker(Broker):
             with self.config_path.open("a") as f:
                 f.write("user root\n")
             return {}
-        owned = (self.state_dir, data, *data.iterdir(), self.state_dir / "passwd")
-        for path in (*owned, self.state_dir / "acl", *tls_files):
+        owned = (self.state_dir, data, *data.iterdir(), self.dynsec_path)
+        for path in (*owned, *tls_files):
             os.chown(path, user.pw_uid, user.pw_gid)
         return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 

@@ -25,9 +25,11 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from transports.errors import TransportError
 from transports.message import Control
-from transports.mqtt.bridge import FeedBridge, carried
+from transports.mqtt.bridge import FeedBridge
 from transports.mqtt.broker import Broker
 from transports.mqtt.choose import open_broker
+from transports.mqtt.credentials import TokenClients, credentials_endpoint
+from transports.mqtt.dynsec import PRESENCE, PRIVATE, DynSecControl
 from transports.mqtt.pahoutil import META
 from transports.mqtt.wsbridge import WebSocketBridge
 from transports.params import check_known, parse_after, parse_epoch, parse_int
@@ -47,6 +49,8 @@ class MQTTTransport(ServerTransport):
 
     broker: Broker | None = None
     bridge: FeedBridge | None = None
+    tokens: TokenClients | None = None
+    control: DynSecControl | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,7 +60,12 @@ class MQTTTransport(ServerTransport):
         return [
             WebSocketRoute("/mqtt", self.ws.endpoint),
             Route("/mqtt/replay", self.replay),
+            Route("/api/mqtt/credentials", self.credentials, methods=["POST"]),
         ]
+
+    async def credentials(self, request: Request) -> Response:
+        url = self.broker.client_url if self.broker else ""
+        return await credentials_endpoint(request, self.tokens, self.ctx.admit, url)
 
     async def startup(self) -> None:
         cfg = self.ctx.config
@@ -86,7 +95,24 @@ class MQTTTransport(ServerTransport):
             bridge.gate.start()
         try:
             await bridge.start()
+            if broker.dynsec and broker.credentials is not None:
+                self.control = DynSecControl(broker.host, broker.port, broker.credentials)
+                await self.control.start()
+                self.tokens = TokenClients(
+                    self.control,
+                    cfg.mqtt_prefix,
+                    {broker.credentials[0], *(u for u, _ in cfg.mqtt_users)},
+                    max_clients=cfg.mqtt_max_token_clients,
+                    rate=cfg.mqtt_token_rate,
+                    burst=cfg.mqtt_token_burst,
+                    max_ttl=cfg.mqtt_token_max_ttl,
+                )
+                bridge.principal_of = self.tokens.principal
         except BaseException:
+            await bridge.stop()
+            if self.control is not None:
+                await self.control.stop()
+                self.control = None
             if bridge.gate is not None:
                 await bridge.gate.stop()
             await broker.close()
@@ -105,6 +131,12 @@ class MQTTTransport(ServerTransport):
             await bridge.stop()
             if bridge.gate is not None:
                 await bridge.gate.stop()
+        tokens, self.tokens = self.tokens, None
+        if tokens is not None:
+            tokens.close()
+        control, self.control = self.control, None
+        if control is not None:
+            await control.stop()
         broker, self.broker = self.broker, None
         if broker is not None:
             await broker.close()
@@ -123,6 +155,14 @@ class MQTTTransport(ServerTransport):
             "channel_topic": f"{prefix}/<channel>",
             "channel_meta_topic": f"{prefix}/{META}/<channel>",
             "inbound_topic": f"{prefix}/_in/<user>/<channel>",
+            "private_topic": f"{prefix}/{PRIVATE}/<namespace>/<channel>",
+            "presence_topic": f"{prefix}/{PRESENCE}/<namespace>/<channel>",
+            "credentials_url": base_url + "/api/mqtt/credentials" if self.tokens else None,
+            "token_clients": (
+                {**self.tokens.counters, "active": len(self.tokens.principals)}
+                if self.tokens
+                else None
+            ),
             "meta_topic": f"{prefix}/{META}",
             "qos": cfg.mqtt_qos,
             "retain": cfg.mqtt_retain,
@@ -151,9 +191,9 @@ class MQTTTransport(ServerTransport):
             feed = self.ctx.feed
             if name is not None:  # a named channel (on_subscribe decides)
                 channel = await self.ctx.hub.admit(principal, name)
-                if not carried(channel):
+                if self.bridge is not None and not self.bridge.carries(channel):
                     raise TransportError(
-                        "forbidden", f"the broker does not carry private channel {name!r}"
+                        "forbidden", f"this broker does not carry private channel {name!r}"
                     )
                 feed = channel.feed
             frames = feed.read(after if after is not None else 0, epoch, limit)
