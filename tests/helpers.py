@@ -37,8 +37,13 @@ class Cutter:
         self.every = every
         self.cuts_left = cuts
 
-    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
-        frames = self.inner.stream(after, epoch)
+    def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+        return self._cut(self.inner.stream(after, epoch))
+
+    async def _cut(self, frames: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
+        # The caller iterates this generator itself (``stream`` returns it rather than
+        # re-yielding from it), so the inner stream is closed here, when the caller's loop
+        # ends, exactly as if the inner stream were iterated directly.
         count = 0
         try:
             async for frame in frames:
@@ -100,31 +105,18 @@ __all__ = ["FAST", "Collected", "Cutter", "EpochChanged", "GapDetected", "collec
 
 
 # ---- channels ---------------------------------------------------------------------------
-class ChannelCutter:
+class ChannelCutter(Cutter):
     """Like :class:`Cutter`, for multi-channel streams (``stream_channels``)."""
 
     def __init__(self, inner: Any, every: int, cuts: int) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.every = every
-        self.cuts_left = cuts
+        super().__init__(inner, every, cuts)
 
-    async def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
+    def stream(self, after: int | None, epoch: str | None) -> AsyncIterator[Frame]:
         raise NotImplementedError  # pragma: no cover - channels only
 
-    async def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
-        frames = self.inner.stream_channels(cursors)
-        count = 0
-        try:
-            async for frame in frames:
-                yield frame
-                if isinstance(frame, Message):
-                    count += 1
-                    if self.cuts_left > 0 and count >= self.every:
-                        self.cuts_left -= 1
-                        raise ConnectionLost("cut by test")
-        finally:
-            await frames.aclose()
+    def stream_channels(self, cursors: Mapping[str, Cursor | None]) -> AsyncIterator[Frame]:
+        inner: Any = self.inner  # a channels subscriber, not the single-stream protocol
+        return self._cut(inner.stream_channels(cursors))
 
 
 @dataclass
