@@ -26,12 +26,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from transports import closing, codec, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
-from transports.feed import Subscription
+from transports.feed import Subscription, SubscriptionClosed
 from transports.jwtauth import SUBPROTOCOL
 from transports.message import Frame, Message
 from transports.server import ServerTransport, answer_client_frame, pump
 from transports.streams import MultiSubscription
-from transports.websocket.writer import Writer, drain
+from transports.websocket.writer import Writer
 
 log = logging.getLogger("transports.websocket")
 CLIENT_ERRORS = frozenset(
@@ -139,13 +139,26 @@ class WebSocketTransport(ServerTransport):
 
         The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
         each message written by the publisher's own call, with no task wake-up, no lock and
-        no timeout object per send; the pump below (run by this handler) only drains what
-        queued meanwhile (hello, replay, backlog while a send waits for a slow socket).
+        no timeout object per send. What queues meanwhile (hello, replay, backlog while a
+        send waits for a slow socket) is written by :func:`pump_queued`, called now and each
+        time a waiting send completes. So this handler's own task is the connection's only
+        task: it reads (pongs, disconnects), and is woken by a cancel when the subscription
+        ends under it (overflow, shutdown, token expiry) — per-connection tasks and their
+        frames were a third of the memory an idle connection cost beyond raw Starlette's.
         """
         ctx, stats = self.ctx, self.ctx.stats[self.name]
-        bucket = ctx.frame_bucket()
-        writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close)
-        reason = "closed"
+        bucket, max_bytes = ctx.frame_bucket(), ctx.config.max_frame_bytes
+        task = asyncio.current_task()
+        assert task is not None
+        # armed: the subscription's end should wake this task; woken: it was cancelled for
+        # that (and not by uvicorn or a shutdown of the loop).
+        armed, woken = True, False
+
+        def ended(reason: str) -> None:
+            nonlocal armed, woken
+            if armed:
+                armed, woken = False, True
+                task.cancel()
 
         def direct(message: Message) -> bool:
             if writer.busy:
@@ -155,52 +168,58 @@ class WebSocketTransport(ServerTransport):
             stats.sent(size, frame=message)
             return True
 
-        def emit(frame: Frame) -> None:
-            text, size = codec.wire(frame)
-            writer.write(text)
-            stats.sent(size, frame=frame)
+        def pump_queued() -> None:
+            try:
+                while not writer.busy:
+                    frame = sub.get_nowait()
+                    if frame is None:
+                        return  # caught up: publish writes the next message directly
+                    text, size = codec.wire(frame)
+                    writer.write(text)
+                    stats.sent(size, frame=frame)
+            except SubscriptionClosed:
+                return  # ended() has woken the handler
 
-        async def read() -> str:
-            while True:
-                msg = await ws.receive()
-                if msg["type"] == "websocket.disconnect":
-                    return "client_gone"
-                raw = msg.get("text") or msg.get("bytes") or b""
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
-                if pong is None:
-                    return error or "bad_param"
-                await writer.write_when_idle(pong)
-
-        failures: list[BaseException] = []
-
-        def read_ended(task: asyncio.Task[str]) -> None:
-            # The reader's end (client gone, bad frame) ends the subscription with its reason,
-            # which ends the pump: one task per connection besides this handler.
-            if task.cancelled():
-                return
-            exc = task.exception()
-            if exc is None:
-                sub.close(task.result())
-            elif isinstance(exc, WebSocketDisconnect | OSError):
-                sub.close("client_gone")
-            else:
-                failures.append(exc)
-                sub.close("closed")
-
+        writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close, pump_queued)
+        reason = "closed"
+        sub.on_close = ended
         sub.direct = direct
-        read_task = asyncio.ensure_future(read())
-        read_task.add_done_callback(read_ended)
         try:
-            reason = await drain(sub, writer, emit)
-            if failures:
-                raise failures[0]
+            try:
+                pump_queued()
+                # Starlette reports a disconnect only through receive(): a send-only handler
+                # would never notice a client that went away while the feed is quiet. (Read
+                # here, not in a helper coroutine: one frame less per connection.)
+                while True:
+                    msg = await ws.receive()
+                    if msg["type"] == "websocket.disconnect":
+                        reason = "client_gone"
+                        break
+                    raw = msg.get("text") or msg.get("bytes") or b""
+                    pong, error = answer_client_frame(raw, max_bytes, bucket)
+                    if pong is None:
+                        reason = error or "bad_param"
+                        break
+                    await writer.write_when_idle(pong)
+            finally:
+                armed = False
+            if woken:
+                # The cancel is still pending when reading ended on its own meanwhile.
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            if not woken or task.uncancel() > 0:
+                raise
+            woken = False
+        except (WebSocketDisconnect, OSError):
+            reason = "client_gone"
         finally:
             sub.direct = None
-            sub.close()
+            sub.on_close = None
+            sub.close(reason)
+            reason = sub.closed_reason or reason  # the first end wins (e.g. slow_consumer)
             writer.cancel()
-            read_task.cancel()
-            pending = (writer.pending,) if writer.pending is not None else ()
-            await asyncio.gather(read_task, *pending, return_exceptions=True)
+            if writer.pending is not None:
+                await asyncio.gather(writer.pending, return_exceptions=True)
             stats.ended(reason)
         return reason
 
