@@ -23,15 +23,15 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports import closing, codec, inbound
+from transports import closing, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
-from transports.feed import Subscription, SubscriptionClosed
+from transports.feed import Subscription
 from transports.jwtauth import SUBPROTOCOL
-from transports.message import Frame, Message
-from transports.server import ServerTransport, answer_client_frame, pump
+from transports.message import Frame
+from transports.server import ServerTransport, pump
 from transports.streams import MultiSubscription
-from transports.websocket.writer import Writer
+from transports.websocket.fast import FastConnection
 
 log = logging.getLogger("transports.websocket")
 CLIENT_ERRORS = frozenset(
@@ -64,8 +64,7 @@ class WebSocketTransport(ServerTransport):
         # (jwtauth.py); RFC 6455 §4.2.2 has the server name one offered subprotocol back.
         chosen = SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None
         try:
-            admitted = await admit_stream(ctx, self.name, ws)
-            sub = admitted.open()
+            sub = (await admit_stream(ctx, self.name, ws)).open()
         except TransportError as error:
             await ws.accept(subprotocol=chosen)
             await ws.close(error.kind.ws_code, error.reason)
@@ -74,8 +73,19 @@ class WebSocketTransport(ServerTransport):
         stats.opened()
         if isinstance(sub, Subscription):
             # The single-stream endpoint (the default channel): the fan-out hot path.
-            await self._close(ws, await self._serve_fast(ws, sub))
-            return
+            cfg = ctx.config
+            conn = FastConnection(
+                ws, sub, stats, ctx.frame_bucket(), cfg.max_frame_bytes, cfg.send_timeout
+            )
+            reason = await conn.serve()
+        else:
+            # Its own coroutine: its closures' cells and locals are not carried by every
+            # single-stream connection's frame.
+            reason = await self._serve_multi(ws, sub)
+        await self._close(ws, reason)
+
+    async def _serve_multi(self, ws: WebSocket, sub: MultiSubscription) -> str:
+        ctx, stats = self.ctx, self.ctx.stats[self.name]
         lock = asyncio.Lock()
         reason = "closed"
         bucket = ctx.frame_bucket()
@@ -92,19 +102,12 @@ class WebSocketTransport(ServerTransport):
                 if msg["type"] == "websocket.disconnect":
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
-                if isinstance(sub, MultiSubscription):
-                    if bucket is not None and not bucket.take():
-                        return "rate_limited"
-                    # Replies travel through the stream, in order with its frames.
-                    error = await inbound.handle(ctx, sub, raw)
-                    if error is not None:
-                        return error
-                    continue
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
-                if pong is None:
-                    return error or "bad_param"
-                async with lock:
-                    await ws.send_text(pong)
+                if bucket is not None and not bucket.take():
+                    return "rate_limited"
+                # Replies travel through the stream, in order with its frames.
+                error = await inbound.handle(ctx, sub, raw)
+                if error is not None:
+                    return error
 
         pump_task = asyncio.ensure_future(pump(sub, send, stats))
         read_task = asyncio.ensure_future(read())
@@ -131,95 +134,6 @@ class WebSocketTransport(ServerTransport):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            stats.ended(reason)
-        await self._close(ws, reason)
-
-    async def _serve_fast(self, ws: WebSocket, sub: Subscription) -> str:
-        """Serve one plain subscription; return the close reason.
-
-        The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
-        each message written by the publisher's own call, with no task wake-up, no lock and
-        no timeout object per send. What queues meanwhile (hello, replay, backlog while a
-        send waits for a slow socket) is written by :func:`pump_queued`, called now and each
-        time a waiting send completes. So this handler's own task is the connection's only
-        task: it reads (pongs, disconnects), and is woken by a cancel when the subscription
-        ends under it (overflow, shutdown, token expiry) — per-connection tasks and their
-        frames were a third of the memory an idle connection cost beyond raw Starlette's.
-        """
-        ctx, stats = self.ctx, self.ctx.stats[self.name]
-        bucket, max_bytes = ctx.frame_bucket(), ctx.config.max_frame_bytes
-        task = asyncio.current_task()
-        assert task is not None
-        # armed: the subscription's end should wake this task; woken: it was cancelled for
-        # that (and not by uvicorn or a shutdown of the loop).
-        armed, woken = True, False
-
-        def ended(reason: str) -> None:
-            nonlocal armed, woken
-            if armed:
-                armed, woken = False, True
-                task.cancel()
-
-        def direct(message: Message) -> bool:
-            if writer.busy:
-                return False
-            text, size = codec.wire(message)
-            writer.write(text)
-            stats.sent(size, frame=message)
-            return True
-
-        def pump_queued() -> None:
-            try:
-                while not writer.busy:
-                    frame = sub.get_nowait()
-                    if frame is None:
-                        return  # caught up: publish writes the next message directly
-                    text, size = codec.wire(frame)
-                    writer.write(text)
-                    stats.sent(size, frame=frame)
-            except SubscriptionClosed:
-                return  # ended() has woken the handler
-
-        writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close, pump_queued)
-        reason = "closed"
-        sub.on_close = ended
-        sub.direct = direct
-        try:
-            try:
-                pump_queued()
-                # Starlette reports a disconnect only through receive(): a send-only handler
-                # would never notice a client that went away while the feed is quiet. (Read
-                # here, not in a helper coroutine: one frame less per connection.)
-                while True:
-                    msg = await ws.receive()
-                    if msg["type"] == "websocket.disconnect":
-                        reason = "client_gone"
-                        break
-                    raw = msg.get("text") or msg.get("bytes") or b""
-                    pong, error = answer_client_frame(raw, max_bytes, bucket)
-                    if pong is None:
-                        reason = error or "bad_param"
-                        break
-                    await writer.write_when_idle(pong)
-            finally:
-                armed = False
-            if woken:
-                # The cancel is still pending when reading ended on its own meanwhile.
-                await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            if not woken or task.uncancel() > 0:
-                raise
-            woken = False
-        except (WebSocketDisconnect, OSError):
-            reason = "client_gone"
-        finally:
-            sub.direct = None
-            sub.on_close = None
-            sub.close(reason)
-            reason = sub.closed_reason or reason  # the first end wins (e.g. slow_consumer)
-            writer.cancel()
-            if writer.pending is not None:
-                await asyncio.gather(writer.pending, return_exceptions=True)
             stats.ended(reason)
         return reason
 
