@@ -54,9 +54,9 @@ class FrameStream:
     """Blocking iteration over ``get_nowait`` and a wake-up event: what a channel's
     :class:`Subscription` and a connection's multi-channel stream
     (:class:`~transports.streams.MultiSubscription`) share. Subclasses provide
-    ``get_nowait`` (None when empty, clearing the event) and ``close``."""
+    ``get_nowait`` (None when empty, clearing the event), ``wait`` and ``close``."""
 
-    _wakeup: asyncio.Event
+    __slots__ = ()
 
     def get_nowait(self) -> Frame | None:
         raise NotImplementedError
@@ -66,14 +66,14 @@ class FrameStream:
 
     async def wait(self) -> None:
         """Until there may be something for :meth:`get_nowait` (or the stream closed)."""
-        await self._wakeup.wait()
+        raise NotImplementedError
 
     async def get(self) -> Frame:
         while True:
             frame = self.get_nowait()
             if frame is not None:
                 return frame
-            await self._wakeup.wait()
+            await self.wait()
 
     def __aiter__(self) -> AsyncIterator[Frame]:
         return self._iterate()
@@ -100,6 +100,25 @@ class Subscription(FrameStream):
     them, then the replay from history, then live messages.
     """
 
+    # Per-connection memory is most of an idle server's memory: slots, and the deques and
+    # events that most connections never use are created only when needed (an empty deque
+    # is ~760 bytes; an Event is a deque too). See docs/fanout.md.
+    __slots__ = (
+        "_caught_up",
+        "_closed",
+        "_feed",
+        "_head",
+        "_queue",
+        "_queue_size",
+        "_replay_next",
+        "_replay_until",
+        "_waiter",
+        "_wakeup",
+        "closed_reason",
+        "direct",
+        "on_close",
+    )
+
     def __init__(
         self,
         feed: Feed,
@@ -111,47 +130,83 @@ class Subscription(FrameStream):
         on_close: Callable[[str], None] | None = None,
     ) -> None:
         self._feed = feed
-        self._on_close = on_close
-        self._head: deque[Frame] = deque(head)
+        self.on_close = on_close  # told the reason once, when it ends
+        # Frames before the live ones (controls, a replay page); a list, drained from the end.
+        self._head: list[Frame] = head[::-1]
         self._replay_next = replay_next
         self._replay_until = replay_until
-        self._queue: deque[Message] = deque()
+        self._queue: deque[Message] | None = None  # created by the first queued message
         self._queue_size = queue_size
-        # A multi-channel stream shares one wake-up event among its channels' subscriptions.
-        self._wakeup = wakeup or asyncio.Event()
+        # A multi-channel stream shares one wake-up event among its channels' subscriptions;
+        # a lone subscription parks its reader on a bare future instead (no Event, no deque).
+        self._wakeup = wakeup
+        self._waiter: asyncio.Future[None] | None = None
         # Fast path (see the module docstring): True once get_nowait found nothing left; only
         # then may publish hand a message to ``direct`` instead of queueing it.
         self._caught_up = False
         self.direct: Callable[[Message], bool] | None = None
         self.closed_reason: str | None = None
-        # Set on close, so a transport blocked in a send can notice and drop the connection.
-        self.closed = asyncio.Event()
+        self._closed: asyncio.Event | None = None
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set on close, so a transport blocked in a send can notice and drop the connection
+        (created on first use: only a connection waiting on a slow socket needs it)."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self.closed_reason is not None:
+                self._closed.set()
+        return self._closed
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) if self._queue is not None else 0
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self) -> None:
+        if self._wakeup is not None:
+            await self._wakeup.wait()
+            return
+        if self.closed_reason is not None or not self._caught_up:
+            return  # something may be there: get_nowait has not found it empty since
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        await waiter
 
     def _offer(self, message: Message) -> bool:
         """Called by publish; False means the subscription overflowed and was closed."""
         if self._caught_up and self.direct is not None and self.direct(message):
             return True
         self._caught_up = False
-        if len(self._queue) >= self._queue_size:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._queue_size:
             self.close("slow_consumer")
             return False
-        self._queue.append(message)
-        self._wakeup.set()
+        queue.append(message)
+        self._wake()
         return True
 
     def close(self, reason: str = "closed") -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
-            self._queue.clear()
-            self._wakeup.set()
-            self.closed.set()
+            self._queue = None
+            self._wake()
+            if self._closed is not None:
+                self._closed.set()
             self._feed._drop(self)
-            if self._on_close is not None:  # a multi-channel stream ends with its channel
-                self._on_close(reason)
+            if self.on_close is not None:  # a multi-channel stream ends with its channel
+                self.on_close(reason)
 
     def _next_replay(self) -> None:
         """Move one page of history into the head, reporting a gap if history moved on."""
@@ -165,7 +220,8 @@ class Subscription(FrameStream):
             # The ring rotated past our position while the client was reading the replay.
             first = page[0].seq if page else self._replay_until + 1
             self._head.append(Control("gap", {"after": self._replay_next - 1, "first": first}))
-        self._head.extend(page)
+        # Called only when the head is empty; it is popped from the end.
+        self._head = [*page[::-1], *self._head]
         self._replay_next = page[-1].seq + 1 if page else self._replay_until + 1
 
     def get_nowait(self) -> Frame | None:
@@ -174,10 +230,12 @@ class Subscription(FrameStream):
         if not self._head and self._replay_next <= self._replay_until:
             self._next_replay()
         if self._head:
-            return self._head.popleft()
+            return self._head.pop()
         if self._queue:
             return self._queue.popleft()
-        self._wakeup.clear()
+        self._queue = None  # a burst's deque is not kept for the connection's lifetime
+        if self._wakeup is not None:
+            self._wakeup.clear()
         self._caught_up = True
         return None
 

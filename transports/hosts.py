@@ -17,7 +17,7 @@ Refused: HTTP ``400 bad_host`` with the JSON body; a WebSocket is accepted and c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -53,18 +53,21 @@ class HostCheck:
         bound = str(server[0]).lower() if server else None
         return name in self.allowed or (bound is not None and name == bound)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: an allowed request is handed the inner app's awaitable, so this
+        # check holds no frame for as long as a WebSocket or SSE stream stays open.
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         header = ""
         for key, value in scope.get("headers", ()):
             if key == b"host":
                 header = value.decode("latin-1")
                 break
         if self.allows(scope, header):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._refuse(scope, receive, send, header)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, header: str) -> None:
         error = TransportError("bad_host", f"Host {header[:100]!r} is not served here")
         client = scope.get("client")
         log.warning("%s %s rejected bad_host: %s", scope["type"], client, error.detail)

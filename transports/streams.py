@@ -100,6 +100,9 @@ class MultiSubscription(FrameStream):
         self._wakeup.set()
         self.closed.set()
 
+    async def wait(self) -> None:
+        await self._wakeup.wait()
+
     def get_nowait(self) -> Frame | None:
         if self.closed_reason is not None:
             raise SubscriptionClosed(self.closed_reason)

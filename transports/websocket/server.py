@@ -23,20 +23,21 @@ from typing import Any, ClassVar
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports import closing, codec, inbound
+from transports import closing, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.jwtauth import SUBPROTOCOL
-from transports.message import Frame, Message
-from transports.server import ServerTransport, answer_client_frame, pump
+from transports.message import Frame
+from transports.server import ServerTransport, pump
 from transports.streams import MultiSubscription
-from transports.websocket.writer import Writer, drain
+from transports.websocket.fast import FastConnection
 
 log = logging.getLogger("transports.websocket")
 CLIENT_ERRORS = frozenset(
     {"bad_message", "bad_param", "too_large", "rate_limited"}
 )  # logged, one line each
+_PARSED = ("_url", "_headers", "_query_params", "_cookies")  # Starlette's HTTPConnection caches
 
 
 class WebSocketTransport(ServerTransport):
@@ -64,18 +65,33 @@ class WebSocketTransport(ServerTransport):
         # (jwtauth.py); RFC 6455 §4.2.2 has the server name one offered subprotocol back.
         chosen = SUBPROTOCOL if SUBPROTOCOL in ws.scope.get("subprotocols", ()) else None
         try:
-            admitted = await admit_stream(ctx, self.name, ws)
-            sub = admitted.open()
+            sub = (await admit_stream(ctx, self.name, ws)).open()
         except TransportError as error:
             await ws.accept(subprotocol=chosen)
             await ws.close(error.kind.ws_code, error.reason)
             return
         await ws.accept(subprotocol=chosen)
         stats.opened()
+        # Admission parsed the URL, headers and query; Starlette caches each on the
+        # connection (and parses again if read again), which an open stream would keep
+        # for its whole life: ~0.6 KB per idle connection.
+        for cached in _PARSED:
+            ws.__dict__.pop(cached, None)
         if isinstance(sub, Subscription):
             # The single-stream endpoint (the default channel): the fan-out hot path.
-            await self._close(ws, await self._serve_fast(ws, sub))
-            return
+            cfg = ctx.config
+            conn = FastConnection(
+                ws, sub, stats, ctx.frame_bucket(), cfg.max_frame_bytes, cfg.send_timeout
+            )
+            reason = await conn.serve()
+        else:
+            # Its own coroutine: its closures' cells and locals are not carried by every
+            # single-stream connection's frame.
+            reason = await self._serve_multi(ws, sub)
+        await self._close(ws, reason)
+
+    async def _serve_multi(self, ws: WebSocket, sub: MultiSubscription) -> str:
+        ctx, stats = self.ctx, self.ctx.stats[self.name]
         lock = asyncio.Lock()
         reason = "closed"
         bucket = ctx.frame_bucket()
@@ -92,19 +108,12 @@ class WebSocketTransport(ServerTransport):
                 if msg["type"] == "websocket.disconnect":
                     return "client_gone"
                 raw = msg.get("text") or msg.get("bytes") or b""
-                if isinstance(sub, MultiSubscription):
-                    if bucket is not None and not bucket.take():
-                        return "rate_limited"
-                    # Replies travel through the stream, in order with its frames.
-                    error = await inbound.handle(ctx, sub, raw)
-                    if error is not None:
-                        return error
-                    continue
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
-                if pong is None:
-                    return error or "bad_param"
-                async with lock:
-                    await ws.send_text(pong)
+                if bucket is not None and not bucket.take():
+                    return "rate_limited"
+                # Replies travel through the stream, in order with its frames.
+                error = await inbound.handle(ctx, sub, raw)
+                if error is not None:
+                    return error
 
         pump_task = asyncio.ensure_future(pump(sub, send, stats))
         read_task = asyncio.ensure_future(read())
@@ -131,76 +140,6 @@ class WebSocketTransport(ServerTransport):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            stats.ended(reason)
-        await self._close(ws, reason)
-
-    async def _serve_fast(self, ws: WebSocket, sub: Subscription) -> str:
-        """Serve one plain subscription; return the close reason.
-
-        The hot path (see writer.py and feed.py "Fast path"): a caught-up subscriber gets
-        each message written by the publisher's own call, with no task wake-up, no lock and
-        no timeout object per send; the pump below (run by this handler) only drains what
-        queued meanwhile (hello, replay, backlog while a send waits for a slow socket).
-        """
-        ctx, stats = self.ctx, self.ctx.stats[self.name]
-        bucket = ctx.frame_bucket()
-        writer = Writer(ws.send_text, ctx.config.send_timeout, sub.close)
-        reason = "closed"
-
-        def direct(message: Message) -> bool:
-            if writer.busy:
-                return False
-            text, size = codec.wire(message)
-            writer.write(text)
-            stats.sent(size, frame=message)
-            return True
-
-        def emit(frame: Frame) -> None:
-            text, size = codec.wire(frame)
-            writer.write(text)
-            stats.sent(size, frame=frame)
-
-        async def read() -> str:
-            while True:
-                msg = await ws.receive()
-                if msg["type"] == "websocket.disconnect":
-                    return "client_gone"
-                raw = msg.get("text") or msg.get("bytes") or b""
-                pong, error = answer_client_frame(raw, ctx.config.max_frame_bytes, bucket)
-                if pong is None:
-                    return error or "bad_param"
-                await writer.write_when_idle(pong)
-
-        failures: list[BaseException] = []
-
-        def read_ended(task: asyncio.Task[str]) -> None:
-            # The reader's end (client gone, bad frame) ends the subscription with its reason,
-            # which ends the pump: one task per connection besides this handler.
-            if task.cancelled():
-                return
-            exc = task.exception()
-            if exc is None:
-                sub.close(task.result())
-            elif isinstance(exc, WebSocketDisconnect | OSError):
-                sub.close("client_gone")
-            else:
-                failures.append(exc)
-                sub.close("closed")
-
-        sub.direct = direct
-        read_task = asyncio.ensure_future(read())
-        read_task.add_done_callback(read_ended)
-        try:
-            reason = await drain(sub, writer, emit)
-            if failures:
-                raise failures[0]
-        finally:
-            sub.direct = None
-            sub.close()
-            writer.cancel()
-            read_task.cancel()
-            pending = (writer.pending,) if writer.pending is not None else ()
-            await asyncio.gather(read_task, *pending, return_exceptions=True)
             stats.ended(reason)
         return reason
 

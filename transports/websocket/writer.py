@@ -33,10 +33,21 @@ class Writer(Generic[T]):
 
     ``T`` is what ``send`` takes: text for a WebSocket, bytes for an SSE stream."""
 
-    def __init__(self, send: Send[T], timeout: float, on_error: Callable[[str], None]) -> None:
+    __slots__ = ("_on_error", "_on_idle", "_send", "_timeout", "pending")
+
+    def __init__(
+        self,
+        send: Send[T],
+        timeout: float,
+        on_error: Callable[[str], None],
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
         self._send = send
         self._timeout = timeout
         self._on_error = on_error
+        # Called when a send that had to wait has finished (not when cancelled): the owner
+        # writes what queued meanwhile, with no task of its own waiting for that moment.
+        self._on_idle = on_idle
         # The task finishing a send that had to wait; None when idle (no Event per
         # connection: most connections are never busy).
         self.pending: asyncio.Task[None] | None = None
@@ -59,6 +70,7 @@ class Writer(Generic[T]):
         self.pending = asyncio.ensure_future(self._finish(coro, waiting))
 
     async def _finish(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        sent = False
         try:
             async with asyncio.timeout(self._timeout):
                 while True:
@@ -66,7 +78,8 @@ class Writer(Generic[T]):
                     try:
                         waiting = coro.send(None)
                     except StopIteration:
-                        return
+                        break
+            sent = True
         except TimeoutError:
             self._on_error("send_timeout")
         except asyncio.CancelledError:
@@ -76,6 +89,8 @@ class Writer(Generic[T]):
         finally:
             coro.close()
             self.pending = None
+        if sent and self._on_idle is not None:
+            self._on_idle()  # may start the next waiting send: pending is already cleared
 
     async def write_when_idle(self, text: T) -> None:
         """Wait until no send is pending, then :meth:`write` (no await in between)."""
