@@ -1,4 +1,4 @@
-"""Lean subscribers for the load generator: WebSocket, Engine.IO, SSE and long-poll readers.
+"""Lean subscribers for the load generator: WebSocket, Engine.IO and SSE readers.
 
 Written by hand on ``asyncio.Protocol`` because the generator must cost far less per message
 than the servers it measures: the ``websockets`` client and httpx wake a task and walk a
@@ -11,9 +11,9 @@ second a raw broadcast server reaches. These readers do only what measuring need
 - Engine.IO v4 over that WebSocket (python-socketio): ``0`` open → send ``40`` (connect to
   the default namespace), ``2`` ping → ``3`` pong, ``42["tick",{...}]`` events.
 - SSE over HTTP/1.1 with chunked transfer coding (RFC 9112 §7.1): ``data:`` lines of events.
-- Long polling: keep-alive ``GET /poll?after=N`` requests in a loop.
 
-Every reader hands each decoded frame (a JSON object) to ``on_message``.
+Every reader hands each decoded frame (a JSON object) to ``on_message``. Long polling has
+its own reader, ``leanpoll``.
 """
 
 from __future__ import annotations
@@ -236,34 +236,3 @@ async def open_reader(kind: str, on_message: OnMessage, host: str, port: int) ->
     _, reader = await loop.create_connection(factories[kind], host, port)
     await reader.ready
     return reader
-
-
-async def poll_loop(on_message: OnMessage, host: str, port: int, ready: Any) -> None:
-    """Long-poll forever on one keep-alive connection, resuming from the last seq seen."""
-    reader, writer = await asyncio.open_connection(host, port)
-    after: int | None = None
-    try:
-        while True:
-            query = "timeout=25" if after is None else f"after={after}&timeout=25"
-            writer.write(_request(host, port, f"/poll?{query}"))
-            status = (await reader.readline()).split(b" ", 2)[1]
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length) if length else b""
-            if not ready.done():
-                ready.set_result(None)
-            if status == b"204" or not body:
-                continue
-            if status != b"200":
-                raise ConnectionError(f"HTTP {status.decode(errors='replace')}")
-            batch = json.loads(body)
-            for m in batch["messages"]:
-                on_message(m)
-                if "seq" in m:
-                    after = m["seq"]
-            if after is None:
-                after = batch["last_seq"]
-    finally:
-        writer.close()

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from transports.lab import histogram
-from transports.lab.fanout import leanclients
+from transports.lab.fanout import leanclients, leanpoll
 
 CONNECT_CONCURRENCY = 100
 PROBE_S = 0.005
@@ -33,7 +33,6 @@ class Shard:
     def __init__(self, kind: str, host: str, port: int, clients: int) -> None:
         self.kind, self.host, self.port, self.n = kind, host, port, clients
         self.readers: list[Any] = []
-        self.polls: list[asyncio.Task[None]] = []
         self.last = [0] * clients
         self.measuring = False
         self.hist = histogram.new()
@@ -46,13 +45,10 @@ class Shard:
         self.received = self.lost = self.dup = 0
         self.cpu0, self.wall0 = time.process_time(), time.monotonic()
 
-    def _on_message(self, i: int) -> leanclients.OnMessage:
+    def _on_seq(self, i: int) -> leanpoll.OnSeq:
         last, hist, record = self.last, self.hist, histogram.record_seconds
 
-        def on_message(obj: dict[str, Any]) -> None:
-            seq = obj.get("seq")
-            if seq is None:
-                return  # a control frame (hello, ping)
+        def on_seq(seq: int, due: float) -> None:
             now = time.time()
             prev, last[i] = last[i], max(last[i], seq)
             if not self.measuring:
@@ -63,7 +59,17 @@ class Shard:
                     self.dup += 1
                 elif seq > prev + 1:
                     self.lost += seq - prev - 1
-            record(hist, now - obj["data"]["due"])
+            record(hist, now - due)
+
+        return on_seq
+
+    def _on_message(self, i: int) -> leanclients.OnMessage:
+        on_seq = self._on_seq(i)
+
+        def on_message(obj: dict[str, Any]) -> None:
+            seq = obj.get("seq")
+            if seq is not None:  # else a control frame (hello, ping)
+                on_seq(seq, obj["data"]["due"])
 
         return on_message
 
@@ -76,12 +82,11 @@ class Shard:
             async with gate:
                 try:
                     if self.kind == "poll":
-                        ready = asyncio.get_running_loop().create_future()
-                        task = asyncio.ensure_future(
-                            leanclients.poll_loop(self._on_message(i), self.host, self.port, ready)
+                        self.readers.append(
+                            await asyncio.wait_for(
+                                leanpoll.open_poller(self._on_seq(i), self.host, self.port), 60
+                            )
                         )
-                        self.polls.append(task)
-                        await asyncio.wait_for(asyncio.shield(ready), 60)
                     else:
                         self.readers.append(
                             await asyncio.wait_for(
@@ -103,8 +108,6 @@ class Shard:
         }
 
     def open_count(self) -> int:
-        if self.kind == "poll":
-            return sum(not t.done() for t in self.polls)
         return sum(not r.closed.done() for r in self.readers)
 
     async def probe(self) -> None:
@@ -141,8 +144,6 @@ class Shard:
         if word == "quit":
             for r in self.readers:
                 r.close()
-            for t in self.polls:
-                t.cancel()
             return {"ok": "quit"}
         return {"error": f"unknown command {word!r}"}
 
