@@ -4,10 +4,12 @@ JSON endpoints refuse requests without the admin token or with a non-JSON body."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
 import pytest
+import websockets
 
 from tests.browser import artifacts_dir, chromium, panels, wait_panels
 from tests.conftest import UNIT, require_executable
@@ -83,3 +85,45 @@ def test_disconnect_from_the_admin_page_and_the_panel_resumes(make_server: MakeS
         d["transport"] for d in server.ctx.ops.disconnects if d["reason"] == "admin_disconnect"
     ]
     assert sorted(kicked) == sorted(NAMES)
+
+
+def test_connection_counters_see_the_fast_path_writes(make_server: MakeServer) -> None:
+    """A caught-up /ws or /sse client is written by the publisher's own call (the fast
+    paths), outside the connection's task: its row must still count those frames."""
+    server = make_server(("ws", "sse"), config=ServerConfig(rate=0.0))
+    headers = admin_headers(server)
+
+    async def run() -> dict[str, dict[str, object]]:
+        ws_url = server.url.replace("http://", "ws://") + "/ws?after=0"
+        async with (
+            websockets.connect(ws_url, compression=None) as ws,
+            httpx.AsyncClient(timeout=10) as http,
+            http.stream("GET", server.url + "/sse?after=0") as sse,
+        ):
+            lines = sse.aiter_lines()
+
+            async def sse_messages(n: int) -> None:
+                seen = 0
+                while seen < n:
+                    if (await lines.__anext__()).startswith("id:"):
+                        seen += 1
+
+            await ws.recv()  # hello: both are caught up from here on
+            for i in range(COUNT):
+                response = await http.post(
+                    server.url + "/api/publish", json={"data": {"i": i}}, headers=headers
+                )
+                assert response.status_code == 200
+            for _ in range(COUNT):
+                await ws.recv()
+            await asyncio.wait_for(sse_messages(COUNT), 10 * UNIT)
+            view = await http.get(server.url + "/api/admin/connections", headers=headers)
+            return {c["transport"]: c for c in view.json()["connections"]}
+
+    rows = asyncio.run(run())
+    for name in ("ws", "sse"):
+        assert int(rows[name]["frames"]) >= COUNT, rows[name]  # type: ignore[call-overload]
+        assert int(rows[name]["bytes"]) >= COUNT * 20, rows[name]  # type: ignore[call-overload]
+
+
+COUNT = 25

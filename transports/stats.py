@@ -23,7 +23,8 @@ class StatsHooks(Protocol):
     def opened(self) -> None: ...
     def ended(self, reason: str) -> None: ...
     def sent(self, nbytes: int, frames: Sequence[Frame]) -> None: ...
-    def sent_one(self, nbytes: int, frame: Frame) -> None: ...
+    def sent_one(self, nbytes: int, frame: Frame, owner: object = None) -> None: ...
+    def owner(self) -> object: ...
 
 
 @dataclass(slots=True)
@@ -53,14 +54,23 @@ class TransportStats:
         self.rejected += 1
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
-    def sent(self, nbytes: int, frames: int = 1, frame: Frame | None = None) -> None:
+    def owner(self) -> object:
+        """The hooks' record of the connection the current task serves (None without
+        hooks). A fast path whose writes run in the *publisher's* task keeps it and passes
+        it to :meth:`sent`, so per-connection counters still see those writes."""
+        return None if self.hooks is None else self.hooks.owner()
+
+    def sent(
+        self, nbytes: int, frames: int = 1, frame: Frame | None = None, owner: object = None
+    ) -> None:
         """Count ``frames`` frames of ``nbytes`` handed to the transport; ``frame`` is the
-        frame itself when one was sent (the hooks measure its lag and log it)."""
+        frame itself when one was sent (the hooks measure its lag and log it); ``owner`` is
+        what :meth:`owner` returned in the connection's own task, when the caller is not it."""
         self.frames_out += frames
         self.bytes_out += nbytes
         if self.hooks is not None:
             if frame is not None:
-                self.hooks.sent_one(nbytes, frame)
+                self.hooks.sent_one(nbytes, frame, owner)
             else:
                 self.hooks.sent(nbytes, ())
 

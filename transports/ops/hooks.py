@@ -140,9 +140,15 @@ class TransportHooks:
             extra={"event": "disconnect", **record},
         )
 
-    def sent_one(self, nbytes: int, frame: Frame) -> None:
-        """The per-delivery path (pump, SSE, the MQTT bridge): kept to the minimum."""
-        conn = CURRENT.get()
+    def owner(self) -> Conn | None:
+        return CURRENT.get()
+
+    def sent_one(self, nbytes: int, frame: Frame, owner: object = None) -> None:
+        """The per-delivery path (pump, SSE, the MQTT bridge): kept to the minimum.
+        ``owner``: the connection's record when the write runs in another task (the
+        publisher's, on the WebSocket and SSE fast paths), whose context is not the
+        connection's."""
+        conn = owner if isinstance(owner, Conn) else CURRENT.get()
         if conn is not None:
             conn.bytes += nbytes
             conn.frames += 1

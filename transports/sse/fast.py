@@ -120,12 +120,13 @@ class FastEventStream(Response):
         writer: Writer[bytes] = Writer(body, self.send_timeout, sub.close)
         stats, cache = self.stats, self.cache
         self.stats.opened()
+        owner = stats.owner()  # direct() runs in the publisher's task
 
         def direct(message: Message) -> bool:
             if writer.busy:
                 return False
             writer.write(cache.get(message))
-            stats.sent(codec.wire(message)[1], 1, message)
+            stats.sent(codec.wire(message)[1], 1, message, owner)
             return True
 
         listener = asyncio.ensure_future(_until_disconnect(receive))
