@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from transports import codec, strictjson
 from transports.auth import (
@@ -50,6 +51,7 @@ from transports.message import Control, Frame
 from transports.ops.admin import ops_routes
 from transports.ops.hooks import Operations
 from transports.publisher import Ticker
+from transports.shortcuts import Shortcuts
 from transports.stats import TransportStats
 from transports.streams import MultiSubscription
 from transports.tickets import TicketBook, with_tickets
@@ -177,6 +179,11 @@ class ServerTransport:
 
     def routes(self) -> list[BaseRoute]:
         return []
+
+    def direct_paths(self) -> dict[str, ASGIApp]:
+        """Paths whose GET/HEAD requests skip the router (:mod:`transports.shortcuts`): each
+        app must also be on one of :meth:`routes`, and must never raise ``HTTPException``."""
+        return {}
 
     def info(self, base_url: str) -> dict[str, Any]:
         return {}
@@ -396,8 +403,10 @@ def create_app(
         from transports.engine.routes import engine_routes
 
         routes.extend(engine_routes(ctx))
+    direct: dict[str, ASGIApp] = {}
     for t in loaded.values():
         routes.extend(t.routes())
+        direct.update(t.direct_paths())
     routes.extend(ops_routes(ctx, metrics_here=config.metrics_port is None))
     routes.extend(extra_routes)
     middleware = [
@@ -407,5 +416,7 @@ def create_app(
             max_connections=config.max_connections,
             max_per_ip=config.max_connections_per_ip,
         ),
+        # Innermost: hot paths skip ExceptionMiddleware and the router, not the checks above.
+        Middleware(Shortcuts, paths=direct),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
