@@ -50,7 +50,7 @@ from transports.jwtauth import jwt_authenticator
 from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
 from transports.ops.admin import ops_routes
-from transports.ops.hooks import Operations
+from transports.ops.hooks import Operations, url_path
 from transports.publisher import Ticker
 from transports.shortcuts import Shortcuts
 from transports.stats import TransportStats
@@ -132,7 +132,7 @@ class ServerContext:
         # admission (headermap.py) rather than Starlette's scanning, KeyError-raising lookups.
         if headers is None:
             headers = HeaderMap(conn.scope["headers"])
-        return ConnectionRequest(transport, conn.url.path, headers, conn.query_params, client)
+        return ConnectionRequest(transport, url_path(conn), headers, conn.query_params, client)
 
     async def admit(self, transport: str, conn: HTTPConnection) -> Principal:
         """Origin check, then the auth hook. Raises TransportError with a documented reason."""
