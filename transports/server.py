@@ -16,7 +16,7 @@ import gc
 import importlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from starlette.applications import Starlette
@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from transports import codec, strictjson
 from transports.auth import (
@@ -38,6 +39,7 @@ from transports.channels_api import channel_routes
 from transports.config import ServerConfig
 from transports.errors import KINDS, TransportError
 from transports.feed import Feed, Subscription
+from transports.headermap import HeaderMap
 from transports.hosts import HostCheck
 from transports.httpio import admin_json as admin_json
 from transports.httpio import error_response as error_response
@@ -48,8 +50,9 @@ from transports.jwtauth import jwt_authenticator
 from transports.limits import ConnectionLimits, TokenBucket
 from transports.message import Control, Frame
 from transports.ops.admin import ops_routes
-from transports.ops.hooks import Operations
+from transports.ops.hooks import Operations, url_path
 from transports.publisher import Ticker
+from transports.shortcuts import Shortcuts
 from transports.stats import TransportStats
 from transports.streams import MultiSubscription
 from transports.tickets import TicketBook, with_tickets
@@ -120,24 +123,30 @@ class ServerContext:
                 break
             await asyncio.sleep(0.01)
 
-    def request_of(self, transport: str, conn: HTTPConnection) -> ConnectionRequest:
+    def request_of(
+        self, transport: str, conn: HTTPConnection, headers: Mapping[str, str] | None = None
+    ) -> ConnectionRequest:
         client = (conn.client.host, conn.client.port) if conn.client else None
-        # Starlette's own read-only mappings (headers case-insensitive), not copies: a long
-        # poll passes here on every request, and two dict copies per poll showed in profiles.
-        return ConnectionRequest(transport, conn.url.path, conn.headers, conn.query_params, client)
+        # Starlette's read-only query mapping, not a copy: a long poll passes here on every
+        # request, and dict copies per poll showed in profiles. Headers: one HeaderMap per
+        # admission (headermap.py) rather than Starlette's scanning, KeyError-raising lookups.
+        if headers is None:
+            headers = HeaderMap(conn.scope["headers"])
+        return ConnectionRequest(transport, url_path(conn), headers, conn.query_params, client)
 
     async def admit(self, transport: str, conn: HTTPConnection) -> Principal:
         """Origin check, then the auth hook. Raises TransportError with a documented reason."""
         refuse_url_token(conn.query_params)
-        origin = conn.headers.get("origin")
+        headers = HeaderMap(conn.scope["headers"])
+        origin = headers.get("origin")
         if origin is not None:
             own = (
                 f"{'https' if conn.url.scheme in ('https', 'wss') else 'http'}://"
-                f"{conn.headers.get('host', '')}"
+                f"{headers.get('host', '')}"
             )
             if origin != own and origin not in self.config.allowed_origins:
                 raise TransportError("bad_origin", f"Origin {origin[:100]!r} is not allowed")
-        principal = await self.auth(self.request_of(transport, conn))
+        principal = await self.auth(self.request_of(transport, conn, headers))
         self.ops.admitted(transport, conn, principal)
         return principal
 
@@ -177,6 +186,11 @@ class ServerTransport:
 
     def routes(self) -> list[BaseRoute]:
         return []
+
+    def direct_paths(self) -> dict[str, ASGIApp]:
+        """Paths whose GET/HEAD requests skip the router (:mod:`transports.shortcuts`): each
+        app must also be on one of :meth:`routes`, and must never raise ``HTTPException``."""
+        return {}
 
     def info(self, base_url: str) -> dict[str, Any]:
         return {}
@@ -396,8 +410,10 @@ def create_app(
         from transports.engine.routes import engine_routes
 
         routes.extend(engine_routes(ctx))
+    direct: dict[str, ASGIApp] = {}
     for t in loaded.values():
         routes.extend(t.routes())
+        direct.update(t.direct_paths())
     routes.extend(ops_routes(ctx, metrics_here=config.metrics_port is None))
     routes.extend(extra_routes)
     middleware = [
@@ -407,5 +423,7 @@ def create_app(
             max_connections=config.max_connections,
             max_per_ip=config.max_connections_per_ip,
         ),
+        # Innermost: hot paths skip ExceptionMiddleware and the router, not the checks above.
+        Middleware(Shortcuts, paths=direct),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transports import codec
 from transports.admission import Admitted, admit_stream, token_of
@@ -43,7 +44,15 @@ class LongPollTransport(ServerTransport):
     }
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/poll", _PollApp(self.endpoint), methods=["GET"])]
+        return [Route("/poll", self._app, methods=["GET"])]
+
+    def direct_paths(self) -> dict[str, ASGIApp]:
+        # The same app as on the route: GET/HEAD /poll skip ExceptionMiddleware and the router.
+        return {"/poll": self._app}
+
+    @functools.cached_property
+    def _app(self) -> _PollApp:
+        return _PollApp(self.endpoint)
 
     def info(self, base_url: str) -> dict[str, Any]:
         return {

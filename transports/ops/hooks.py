@@ -86,6 +86,14 @@ class Conn:
 CURRENT: contextvars.ContextVar[Conn | None] = contextvars.ContextVar("conn", default=None)
 
 
+def url_path(conn: HTTPConnection) -> str:
+    """``conn.url.path`` without building ``conn.url`` (a parsed URL kept on the request, for
+    as long as a held poll lasts, and a ``urlsplit`` per request): the same escaping of
+    ``?``, ``#`` and backslash that Starlette's ``URL`` applies to the ASGI path."""
+    path: str = conn.scope["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 def client_of(conn: HTTPConnection) -> str:
     return f"{conn.client.host}:{conn.client.port}" if conn.client else "?"
 
@@ -192,7 +200,7 @@ class Operations:
             transport,
             client_of(conn),
             principal.id,
-            conn.url.path,
+            url_path(conn),
         )
         CURRENT.set(record)
         return record
@@ -231,7 +239,7 @@ class Operations:
                 "transport": transport,
                 "client": client,
                 "principal": None,
-                "path": conn.url.path,
+                "path": url_path(conn),
                 "reason": error.reason,
                 "status": error.kind.status,
                 "detail": error.detail,
