@@ -55,7 +55,8 @@ class Conn:
     client: str
     principal: str
     path: str
-    channels: list[str] = field(default_factory=lambda: ["default"])
+    # A shared tuple rather than a list per connection (most name only the default channel).
+    channels: tuple[str, ...] = ("default",)
     admitted_at: float = field(default_factory=time.time)
     opened_at: float | None = None
     frames: int = 0
@@ -217,7 +218,7 @@ class Operations:
         and the admin view name them; later subscribe frames are not tracked here)."""
         conn = CURRENT.get()
         if conn is not None:
-            conn.channels = list(names)
+            conn.channels = tuple(names)
 
     def subscribed(self, sub: Subscription) -> None:
         """The feed's subscribe hook: remember which subscription serves this connection."""
