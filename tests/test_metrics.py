@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.conftest import require_executable
 from tests.helpers import FAST, publish, publish_on
@@ -180,3 +181,31 @@ async def test_prometheus_sees_connections_and_deliveries_on_all_transports(
             assert re.search(
                 rf"^(# TYPE )?{stem}(_bucket|_count|_sum|_total)?[{{ ]", exposed, re.M
             ), name
+
+
+async def test_lag_histogram_counts_every_delivery(make_server: MakeServer) -> None:
+    # More messages than one clock-reading run (LagHistogram.RUN) and several subscribers:
+    # every message written to every client is one observation, none lost between runs.
+    clients, messages = 5, 70
+    server = make_server(("ws",))
+    conns = [await connect(server.ws_url + "/ws") for _ in range(clients)]
+    for ws in conns:
+        assert '"hello"' in str(await ws.recv())
+    for i in range(messages):
+        server.publish({"i": i})
+    async with asyncio.timeout(30):
+        for ws in conns:
+            seqs = [json.loads(await ws.recv())["seq"] for _ in range(messages)]
+            assert seqs == list(range(1, messages + 1))
+    text = await asyncio.to_thread(
+        lambda: httpx.get(server.url + "/metrics", headers=admin_headers(server)).text
+    )
+    count = re.search(r'transportlab_delivery_lag_seconds_count\{transport="ws"\} (\S+)', text)
+    inf = re.search(
+        r'transportlab_delivery_lag_seconds_bucket\{le="\+Inf",transport="ws"\} (\S+)', text
+    )
+    assert count is not None, text
+    assert inf is not None, text
+    assert float(count.group(1)) == float(inf.group(1)) == clients * messages
+    for ws in conns:
+        await ws.close()

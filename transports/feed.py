@@ -182,10 +182,9 @@ class Subscription(FrameStream):
             waiter = self._waiter = asyncio.get_running_loop().create_future()
         await waiter
 
-    def _offer(self, message: Message) -> bool:
-        """Called by publish; False means the subscription overflowed and was closed."""
-        if self._caught_up and self.direct is not None and self.direct(message):
-            return True
+    def _enqueue(self, message: Message) -> bool:
+        """Called by publish when no direct write took ``message``: queue it, bounded;
+        False means the subscription overflowed and was closed."""
         self._caught_up = False
         queue = self._queue
         if queue is None:
@@ -282,7 +281,12 @@ class Feed:
         message = self.history.append(topic, time.time() if sent_at is None else sent_at, data)
         self.stats.published += 1
         for sub in list(self._subs):
-            if not sub._offer(message):
+            # A caught-up subscription with a direct writer is written now, in this loop
+            # (which runs once per delivery: no method call more than needed).
+            direct = sub.direct
+            if direct is not None and sub._caught_up and direct(message):
+                continue
+            if not sub._enqueue(message):
                 self.stats.slow_consumer_disconnects += 1
         self._published.set()
         self._published = asyncio.Event()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from transports.message import Frame
+from transports.message import Frame, Message
 
 
 class StatsHooks(Protocol):
@@ -25,6 +25,7 @@ class StatsHooks(Protocol):
     def sent(self, nbytes: int, frames: Sequence[Frame]) -> None: ...
     def sent_one(self, nbytes: int, frame: Frame, owner: object = None) -> None: ...
     def owner(self) -> object: ...
+    def sent_message(self, nbytes: int, message: Message, owner: object) -> None: ...
 
 
 @dataclass(slots=True)
@@ -73,6 +74,16 @@ class TransportStats:
                 self.hooks.sent_one(nbytes, frame, owner)
             else:
                 self.hooks.sent(nbytes, ())
+
+    def sent_message(self, nbytes: int, message: Message, owner: object) -> None:
+        """:meth:`sent` for the fan-out loop's direct writes: one message, written in the
+        publisher's task for the connection whose :meth:`owner` is ``owner``. The same
+        counts with no branching on the frame's kind (this runs once per delivery)."""
+        self.frames_out += 1
+        self.bytes_out += nbytes
+        hooks = self.hooks
+        if hooks is not None:
+            hooks.sent_message(nbytes, message, owner)
 
     def sent_batch(self, nbytes: int, batch: Sequence[Frame]) -> None:
         """Count one response carrying ``batch`` (long polling)."""

@@ -55,7 +55,8 @@ class Conn:
     client: str
     principal: str
     path: str
-    channels: list[str] = field(default_factory=lambda: ["default"])
+    # A shared tuple rather than a list per connection (most name only the default channel).
+    channels: tuple[str, ...] = ("default",)
     admitted_at: float = field(default_factory=time.time)
     opened_at: float | None = None
     frames: int = 0
@@ -166,6 +167,21 @@ class TransportHooks:
             if self.ops.traffic:
                 self.ops.log_traffic("out", self.transport, conn, (frame,), now)
 
+    def sent_message(self, nbytes: int, message: Message, owner: object) -> None:
+        """The fan-out loop's direct write of ``message`` for ``owner`` (the connection's
+        record, or None when it had none): :meth:`sent_one` without its type checks, and
+        with the lag observed per run of deliveries (:meth:`LagHistogram.delivered`)."""
+        conn = owner if isinstance(owner, Conn) else None
+        if conn is not None:
+            conn.bytes += nbytes
+            conn.frames += 1
+        if self.ops.traffic:
+            now = time.time()
+            self.lag.observe(now - message.sent_at)
+            self.ops.log_traffic("out", self.transport, conn, (message,), now)
+        else:
+            self.lag.delivered(message, message.sent_at)
+
     def sent(self, nbytes: int, frames: Sequence[Frame]) -> None:
         conn = CURRENT.get()
         if conn is not None:
@@ -210,7 +226,7 @@ class Operations:
         and the admin view name them; later subscribe frames are not tracked here)."""
         conn = CURRENT.get()
         if conn is not None:
-            conn.channels = list(names)
+            conn.channels = tuple(names)
 
     def subscribed(self, sub: Subscription) -> None:
         """The feed's subscribe hook: remember which subscription serves this connection."""

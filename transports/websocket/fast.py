@@ -17,7 +17,7 @@ with their cells were most of what a connection cost beyond raw Starlette's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -65,7 +65,9 @@ class FastConnection:
         # 1000 clients in py-spy); only text frames go this way, after accept and before
         # close, so the state it tracks cannot change here. A dead peer still raises
         # (uvicorn's ClientDisconnected, an OSError), which the writer turns into an end.
-        self._asgi_send = ws._send
+        # Starlette hands the app its exception handler's ``async def sender``: a coroutine
+        # function, whose coroutines the writer steps by hand.
+        self._asgi_send = cast(Callable[[dict[str, Any]], Coroutine[Any, Any, None]], ws._send)
         self.writer: Writer[str] = Writer(
             self._send_text, send_timeout, sub.close, self.pump_queued
         )
@@ -75,19 +77,16 @@ class FastConnection:
         self._task: asyncio.Task[object] | None = None
 
     def _send_text(self, text: str) -> Coroutine[Any, Any, None]:
-        # Starlette hands the app its exception handler's ``async def sender``: a coroutine,
-        # which the writer steps by hand.
-        return cast(
-            Coroutine[Any, Any, None], self._asgi_send({"type": "websocket.send", "text": text})
-        )
+        return self._asgi_send({"type": "websocket.send", "text": text})
 
     def direct(self, message: Message) -> bool:
         """The publisher's call (``Feed.publish``): write now, or False to have it queued."""
-        if self.writer.pending is not None:
+        writer = self.writer
+        if writer.pending is not None:
             return False
-        text, size = codec.wire(message)
-        self.writer.write(text)
-        self.stats.sent(size, frame=message, owner=self.owner)
+        text, size = message._wire or codec.wire(message)  # encoded once per message
+        writer.start(self._asgi_send({"type": "websocket.send", "text": text}))
+        self.stats.sent_message(size, message, self.owner)
         return True
 
     def pump_queued(self) -> None:

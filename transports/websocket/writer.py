@@ -58,7 +58,11 @@ class Writer(Generic[T]):
 
     def write(self, text: T) -> None:
         """Start sending ``text``; only call when not :attr:`busy`."""
-        coro = self._send(text)
+        self.start(self._send(text))
+
+    def start(self, coro: Coroutine[Any, Any, None]) -> None:
+        """:meth:`write` for a send coroutine the caller made (one call fewer per frame on
+        the fan-out path); only call when not :attr:`busy`."""
         try:
             waiting = coro.send(None)
         except StopIteration:
