@@ -32,6 +32,7 @@ stay open.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -51,7 +52,7 @@ from transports.netem.faults import from_dict
 from transports.netem.path import FaultPath
 from transports.netem.proxy import FaultProxy
 from transports.netem.udp_relay import UdpRelay
-from transports.netem.webrtc_relay import rewrite_candidates
+from transports.netem.webrtc_relay import blind_candidates, rewrite_candidates
 from transports.netutil import free_port
 from transports.server import admin_json, error_response, read_body, refused
 from transports.tls import client_context
@@ -172,8 +173,13 @@ class FaultLab:
         log.info("fault %s on %s: %s", action, name, body)
 
     async def relayed_offer(self, body: bytes, headers: dict[str, str]) -> Response:
-        """Forward an offer to the server's own endpoint; rewrite the answer to the relay."""
+        """Forward an offer to the server's own endpoint; rewrite the answer to the relay.
+
+        The offer's candidates are pointed at the relay's sink, so the server cannot pair with
+        the client directly and bypass the relay (:func:`blind_candidates`).
+        """
         assert self.relay is not None
+        body = await _blinded(body, self.relay)
         try:
             async with httpx.AsyncClient(timeout=15, verify=self.tls or True) as http:
                 r = await http.post(
@@ -194,6 +200,17 @@ class FaultLab:
         answer = r.json()
         answer["sdp"] = await rewrite_candidates(answer["sdp"], self.relay)
         return JSONResponse(answer)
+
+
+async def _blinded(body: bytes, relay: UdpRelay) -> bytes:
+    try:
+        offer = json.loads(body)
+    except ValueError:
+        return body  # forwarded as it came: the server answers it with its documented error
+    if not isinstance(offer, dict) or not isinstance(offer.get("sdp"), str):
+        return body
+    offer["sdp"] = await blind_candidates(offer["sdp"], relay)
+    return json.dumps(offer).encode()
 
 
 def _number(body: dict[str, Any], key: str, default: float) -> float:

@@ -3,7 +3,9 @@
 
 The only change to :class:`~transports.webrtc.client.WebRTCSubscriber` is in signalling: the
 server's answer has its candidates rewritten to relay sessions before the client's ICE agent
-sees it (:func:`transports.netem.webrtc_relay.rewrite_candidates`).
+sees it (:func:`transports.netem.webrtc_relay.rewrite_candidates`), and the offer's own
+candidates are pointed at the relay's sink (:func:`~transports.netem.webrtc_relay.blind_candidates`
+says why).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from transports.netem.udp_relay import UdpRelay
-from transports.netem.webrtc_relay import rewrite_candidates
+from transports.netem.webrtc_relay import blind_candidates, rewrite_candidates
 from transports.webrtc.client import WebRTCSubscriber
 
 
@@ -30,5 +32,5 @@ class RelayedWebRTCSubscriber(WebRTCSubscriber):
         return cls(entry["url"], **options)
 
     async def _signal(self, sdp: str) -> str:
-        answer = await super()._signal(sdp)
+        answer = await super()._signal(await blind_candidates(sdp, self.relay))
         return await rewrite_candidates(answer, self.relay)

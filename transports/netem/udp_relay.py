@@ -122,6 +122,7 @@ class UdpRelay:
         self.faults = {"upstream": UdpFaults(), "downstream": UdpFaults()}
         self.counters = UdpCounters()
         self.sessions: list[Session] = []
+        self._sink: asyncio.DatagramTransport | None = None
 
     async def __aenter__(self) -> UdpRelay:
         return self
@@ -134,6 +135,16 @@ class UdpRelay:
         session = await Session(self, target).open(self.host)
         self.sessions.append(session)
         return session.address
+
+    async def sink(self) -> Address:
+        """An address that takes datagrams and answers none (one socket per relay)."""
+        if self._sink is None:
+            loop = asyncio.get_running_loop()
+            self._sink, _ = await loop.create_datagram_endpoint(
+                lambda: _Endpoint(lambda data, addr: None), local_addr=(self.host, 0)
+            )
+        host, port = self._sink.get_extra_info("sockname")[:2]
+        return (host, port)
 
     def set(self, direction: str = "both", **faults: Any) -> None:
         """Replace the faults of ``direction`` (``upstream``/``downstream``/``both``)."""
@@ -163,6 +174,9 @@ class UdpRelay:
         for s in self.sessions:
             s.close()
         self.sessions.clear()
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     def _forward(
         self, direction: str, data: bytes, out: asyncio.DatagramTransport | None, to: Address

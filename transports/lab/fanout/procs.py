@@ -12,19 +12,16 @@ import contextlib
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import threading
 from typing import Any
 
+from transports.netutil import free_port
+
+__all__ = ["Child", "cpu_seconds", "free_port", "pinning", "rss_bytes"]
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
