@@ -171,3 +171,19 @@ def publish_on(server: LiveServer, channel: str, n: int, start: int = 0) -> None
             feed.publish({"i": i}, "test")
 
     server.call(batch)
+
+
+async def offer_sdp() -> str:
+    """A real aiortc offer with a data channel and loopback host candidates."""
+    from aiortc import RTCPeerConnection
+
+    from transports.webrtc import ice
+
+    pc = RTCPeerConnection(ice.configuration())
+    pc.createDataChannel("feed")
+    with ice.loopback_only(True):
+        await pc.setLocalDescription(await pc.createOffer())
+    assert pc.localDescription is not None
+    sdp = str(pc.localDescription.sdp)
+    await pc.close()
+    return sdp

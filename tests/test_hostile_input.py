@@ -17,17 +17,15 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from aiortc import RTCPeerConnection
 
 from tests import fuzzgen
 from tests.conftest import UNIT
-from tests.helpers import FAST, collect
+from tests.helpers import FAST, collect, offer_sdp
 from tests.rawsock import ws_close_code, ws_frame, ws_handshake
 from transports.client import Delivered, Subscriber, follow
 from transports.clients import subscriber
 from transports.config import ServerConfig
 from transports.live import LiveServer
-from transports.webrtc import ice
 
 MakeServer = Callable[..., LiveServer]
 FULL = __import__("os").environ.get("TRANSPORT_LAB_HOSTILE", "") == "full"
@@ -36,17 +34,6 @@ FUZZ_BODIES = 2000 if FULL else 150
 
 def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage()[:200] for r in caplog.records if r.exc_info or r.exc_text]
-
-
-async def offer_sdp() -> str:
-    pc = RTCPeerConnection(ice.configuration())
-    pc.createDataChannel("feed")
-    with ice.loopback_only(True):
-        await pc.setLocalDescription(await pc.createOffer())
-    assert pc.localDescription is not None
-    sdp = str(pc.localDescription.sdp)
-    await pc.close()
-    return sdp
 
 
 async def test_fuzzed_bodies_never_get_a_500(

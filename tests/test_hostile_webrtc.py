@@ -9,14 +9,12 @@ from collections import Counter
 from collections.abc import Callable
 
 import httpx
-from aiortc import RTCPeerConnection
 
 from tests.conftest import UNIT
-from tests.helpers import collect
+from tests.helpers import collect, offer_sdp
 from transports.client import ConnectionLost
 from transports.errors import from_status
 from transports.live import LiveServer
-from transports.webrtc import ice
 from transports.webrtc.client import WebRTCSubscriber
 
 MakeServer = Callable[..., LiveServer]
@@ -39,23 +37,12 @@ class FromAddress(WebRTCSubscriber):
         return str(r.json()["sdp"])
 
 
-async def offer() -> str:
-    pc = RTCPeerConnection(ice.configuration())
-    pc.createDataChannel("feed")
-    with ice.loopback_only(True):
-        await pc.setLocalDescription(await pc.createOffer())
-    assert pc.localDescription is not None
-    sdp = str(pc.localDescription.sdp)
-    await pc.close()
-    return sdp
-
-
 async def test_offer_flood_from_one_client_does_not_lock_out_another(
     make_server: MakeServer,
 ) -> None:
     server = make_server(("webrtc",))
     server.publish("before")
-    body = json.dumps({"sdp": await offer(), "type": "offer"})
+    body = json.dumps({"sdp": await offer_sdp(), "type": "offer"})
     statuses: Counter[tuple[int, str]] = Counter()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
 
