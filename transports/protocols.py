@@ -46,6 +46,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from transports.config import ServerConfig
 from transports.errors import TransportError
+from transports.wsframes import DirectFrames
 
 log = logging.getLogger("transports.server")
 
@@ -262,9 +263,10 @@ class BoundedHTTP(_WriteDeadline, _HTTP):
         asyncio.get_running_loop().call_later(LINGER, transport.close)
 
 
-class BoundedWebSocket(_WriteDeadline, WebSocketsSansIOProtocol):
+class BoundedWebSocket(_WriteDeadline, DirectFrames, WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol with the frozen-reader deadline (after the upgrade the
-    connection belongs to this protocol, so the HTTP one's timer no longer sees it)."""
+    connection belongs to this protocol, so the HTTP one's timer no longer sees it) and the
+    fan-out's direct frame writes (``transports/wsframes.py``)."""
 
 
 def protocol_classes(cfg: ServerConfig) -> dict[str, Any]:

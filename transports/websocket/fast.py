@@ -28,6 +28,7 @@ from transports.limits import TokenBucket
 from transports.message import Message
 from transports.server import answer_client_frame
 from transports.websocket.writer import Writer
+from transports.wsframes import SCOPE_KEY, DirectFrames
 
 if TYPE_CHECKING:
     from transports.stats import TransportStats
@@ -37,6 +38,7 @@ class FastConnection:
     __slots__ = (
         "_armed",
         "_asgi_send",
+        "_frames",
         "_task",
         "_woken",
         "bucket",
@@ -68,6 +70,10 @@ class FastConnection:
         # Starlette hands the app its exception handler's ``async def sender``: a coroutine
         # function, whose coroutines the writer steps by hand.
         self._asgi_send = cast(Callable[[dict[str, Any]], Coroutine[Any, Any, None]], ws._send)
+        # Below that, the protocol itself writes a frame built once per message
+        # (``transports/wsframes.py``) when the connection has room; None on a server
+        # without it (a plain uvicorn protocol class), which then takes the ASGI send.
+        self._frames: DirectFrames | None = ws.scope.get("extensions", {}).get(SCOPE_KEY)
         self.writer: Writer[str] = Writer(
             self._send_text, send_timeout, sub.close, self.pump_queued
         )
@@ -85,7 +91,10 @@ class FastConnection:
         if writer.pending is not None:
             return False
         text, size = message._wire or codec.wire(message)  # encoded once per message
-        writer.start(self._asgi_send({"type": "websocket.send", "text": text}))
+        frames = self._frames
+        if frames is None or not frames.send_text_now(text):
+            # Writes paused, closing or closed: the ASGI send waits (or raises) as before.
+            writer.start(self._asgi_send({"type": "websocket.send", "text": text}))
         self.stats.sent_message(size, message, self.owner)
         return True
 

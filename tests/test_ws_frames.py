@@ -1,0 +1,61 @@
+"""The fan-out's shared WebSocket frames (``transports/wsframes.py``).
+
+The frame built once per message must be byte for byte what the ``websockets`` protocol
+would have written, at every length encoding (RFC 6455 §5.2: 7-bit, 16-bit, 64-bit), and a
+real client must receive every published message intact through it. The end-to-end test
+also fails if uvicorn's protocol stops publishing itself in the scope or renames what
+``DirectFrames.send_text_now`` reads: the message would then not be written this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
+
+from transports import wsframes
+from transports.live import LiveServer
+
+MakeServer = Callable[..., LiveServer]
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_shared_frame_is_what_websockets_would_write(n: int) -> None:
+    for text in ("x" * n, ("é" * n)[: max(n // 2, 0)]):
+        expected = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+        assert wsframes.text_frame(text) == expected
+
+
+def test_one_frame_per_message_object() -> None:
+    a, b = "same text", "".join(["same ", "text"])
+    assert a == b and a is not b
+    first = wsframes.shared_frame(a)
+    assert wsframes.shared_frame(a) is first  # built once for a run of calls
+    assert wsframes.shared_frame(b) == first and wsframes.shared_frame(b) is not first
+
+
+async def test_published_messages_reach_every_client_intact_through_shared_frames(
+    make_server: MakeServer,
+) -> None:
+    server = make_server(("ws",))
+    sizes = [10, 126, 200, 66000]  # data lengths crossing the 16-bit and 64-bit encodings
+    clients = [await connect(server.ws_url + "/ws?after=0") for _ in range(3)]
+    try:
+        for ws in clients:
+            hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert hello["type"] == "hello"
+        for i, n in enumerate(sizes):
+            message = server.publish({"i": i, "pad": "p" * n})
+            # Written by the publisher to caught-up clients as one frame built once.
+            assert wsframes._last[0] is message._wire[0]  # type: ignore[index]
+        for ws in clients:
+            got = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in sizes]
+            assert [m["seq"] for m in got] == [1, 2, 3, 4]
+            assert [len(m["data"]["pad"]) for m in got] == sizes
+    finally:
+        for ws in clients:
+            await ws.close()
