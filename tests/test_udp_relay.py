@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import UNIT
 from transports.live import LiveServer
 from transports.netem.udp_relay import UdpRelay
-from transports.netem.webrtc_relay import rewrite_candidates
+from transports.netem.webrtc_relay import blind_candidates, rewrite_candidates
 
 
 class Collector(asyncio.DatagramProtocol):
@@ -97,6 +97,26 @@ async def test_rewrite_candidates() -> None:
         port = relay.sessions[0].address[1]
         assert f"127.0.0.1 {port} typ host" in out
         assert "127.0.0.1 9 typ host tcptype" in out  # TCP candidates untouched
+
+
+async def test_blind_candidates_point_an_offer_at_a_sink_that_answers_nothing() -> None:
+    sdp = (
+        "v=0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
+        "a=candidate:2 1 udp 2130706431 abc.local 40001 typ host\r\n"
+    )
+    async with UdpRelay() as relay:
+        out = await blind_candidates(sdp, relay)
+        host, port = await relay.sink()
+        assert out.count(f"{host} {port} typ host") == 2
+        assert "40000" not in out
+        assert "abc.local" not in out
+        loop = asyncio.get_running_loop()
+        probe = Collector()
+        t, _ = await loop.create_datagram_endpoint(lambda: probe, local_addr=("127.0.0.1", 0))
+        t.sendto(b"binding request", (host, port))
+        await asyncio.sleep(0.2)
+        assert probe.got == []  # no answer: a check to it never succeeds
+        t.close()
 
 
 async def test_webrtc_channel_runs_through_relay() -> None:

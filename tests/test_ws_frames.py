@@ -32,10 +32,13 @@ def test_a_shared_frame_is_what_websockets_would_write(n: int) -> None:
 
 def test_one_frame_per_message_object() -> None:
     a, b = "same text", "".join(["same ", "text"])
-    assert a == b and a is not b
+    assert a == b
+    assert a is not b
     first = wsframes.shared_frame(a)
     assert wsframes.shared_frame(a) is first  # built once for a run of calls
-    assert wsframes.shared_frame(b) == first and wsframes.shared_frame(b) is not first
+    again = wsframes.shared_frame(b)
+    assert again == first
+    assert again is not first
 
 
 async def test_published_messages_reach_every_client_intact_through_shared_frames(
