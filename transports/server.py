@@ -375,6 +375,8 @@ def create_app(
         c.ops.metrics.bind(c)
         metrics_server = c.ops.metrics.serve(config.metrics_host, config.metrics_port)
         c.ticker.start(c.spawn)
+        if config.gc_young is not None:
+            gc.set_threshold(config.gc_young, *gc.get_threshold()[1:])
         if config.gc_freeze:
             gc.collect()
             gc.freeze()
