@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from transports.lab.fanout.runner import TARGETS
+from transports.lab import histogram
+from transports.lab.fanout import lab_server
+from transports.lab.fanout.runner import MAX_CLIENTS, TARGETS, Plan, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,26 @@ def test_quick_fanout_suite(tmp_path: Path) -> None:
         steps = list(csv.DictReader(f))
     assert {s["target"] for s in steps} == {"lab-ws", "starlette-ws", "websockets"}
     assert (tmp_path / "fanout_ratios.csv").exists()
+
+
+def test_lab_server_admits_every_client_of_one_address() -> None:
+    # The generator's clients all come from 127.0.0.1: a per-IP limit below the bench's
+    # bound would refuse some, and the figures would be those of fewer streams.
+    assert lab_server.config().max_connections_per_ip >= MAX_CLIENTS
+
+
+def test_a_run_with_clients_closed_is_invalid() -> None:
+    hist = histogram.encode(histogram.new())
+    report = {"received": 10, "lost": 0, "dup": 0, "hist": hist, "lag": hist,
+              "cpu_s": 0.0, "wall_s": 1.0}  # fmt: skip
+    srv = {"published": 10, "gc_count": [0, 0, 0], "gc_max_ms": [0.0, 0.0, 0.0],
+           "gc_slow": 0, "tick_lag_max_ms": 0.0}  # fmt: skip
+    plan = Plan(clients=2, rate=10.0)
+    both = summarise([{**report, "open": 1}, {**report, "open": 1}], srv, 0.1, 1.0, plan)
+    assert both["valid"], both["invalid_reason"]
+    one = summarise([{**report, "open": 1}, {**report, "open": 0}], srv, 0.1, 1.0, plan)
+    assert not one["valid"]
+    assert "1 of 2 clients closed" in one["invalid_reason"]
 
 
 def test_unknown_suite_is_refused() -> None:

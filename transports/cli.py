@@ -19,7 +19,7 @@ from transports import auth_cli, channels_cli, tls_cli
 from transports.channels import NamespaceOptions
 from transports.chaos import experiments_cli, fault_cli
 from transports.cli_errors import fail, run
-from transports.config import DEFAULTS, ServerConfig
+from transports.config import DEFAULTS, SERVE_GC_YOUNG, ServerConfig
 from transports.demo import cli as demo_cli
 from transports.jwtauth import JWTSettings, read_key
 from transports.lab import cli as lab_cli
@@ -214,6 +214,7 @@ def serve(
             # on another address; bound elsewhere, offer that interface's candidates too.
             webrtc_loopback_only=host in ("127.0.0.1", "::1", "localhost"),
             gc_freeze=True,
+            gc_young=SERVE_GC_YOUNG,
             mqtt_users=tuple(_user_password(u) for u in mqtt_user or ()),
             mqtt_max_connections=mqtt_max_connections,
             mqtt_max_token_clients=mqtt_max_token_clients,

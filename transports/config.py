@@ -111,6 +111,14 @@ class ServerConfig:
     # off by default because it is process-wide (an embedding app or a test runner may not
     # want its own heap frozen).
     gc_freeze: bool = False
+    # The first gc threshold (allocations between young collections; Python's is 700),
+    # set after start-up. A burst of connections (2000 at once, a reconnect storm) creates
+    # ~120 tracked objects each that all survive: at 700 every survivor is walked again by
+    # each of the full collections the burst sets off (3 pauses of 90-150 ms while 2000
+    # clients connect); at 10,000 the burst sets off none, and its young collections take
+    # ~3 ms, the middle one ~40 ms (docs/fanout.md). Process-wide, like gc_freeze: None
+    # (Python's) unless set; `serve` sets SERVE_GC_YOUNG.
+    gc_young: int | None = None
     # Browser access: allowed Origin values; empty = same-origin + non-browser clients only
     allowed_origins: tuple[str, ...] = ()
     # Operations (docs/operations.md): /metrics on its own loopback port instead of the
@@ -226,6 +234,8 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("mqtt_token_burst", _number(1, 10**6), "must be in [1, 1000000]"),
     ("client_frame_rate", _number(0, 10**6), "must be in [0, 1000000] /s (0 = unlimited)"),
     ("client_frame_burst", _number(1, 10**6), "must be in [1, 1000000]"),
+    ("gc_young", _optional(_number(1, 10**7)), "must be in [1, 10000000] or None"),
 )
 
 DEFAULTS = ServerConfig()
+SERVE_GC_YOUNG = 10_000  # gc_young as `serve` (and the fan-out bench's lab server) runs

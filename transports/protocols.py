@@ -268,6 +268,17 @@ class BoundedWebSocket(_WriteDeadline, DirectFrames, WebSocketsSansIOProtocol):
     connection belongs to this protocol, so the HTTP one's timer no longer sees it) and the
     fan-out's direct frame writes (``transports/wsframes.py``)."""
 
+    def start_keepalive(self) -> None:
+        # uvicorn 0.54 calls this once, right after it wrote the 101 response (``send`` on
+        # ``websocket.accept``), and reads ``request`` and ``response`` (the handshake's
+        # parsed request and its answer, websockets' objects) only before that. Kept, they
+        # stay for the connection's whole life: ~20 GC-tracked objects (a list per header
+        # name) per open WebSocket, walked by every collection. The ASGI scope keeps what
+        # the app reads of the request. Checked by tests/test_ws_handshake_memory.py.
+        super().start_keepalive()
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
+
 
 def protocol_classes(cfg: ServerConfig) -> dict[str, Any]:
     """``uvicorn.Config`` keyword arguments with the classes bound to ``cfg``'s limits."""

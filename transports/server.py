@@ -192,6 +192,11 @@ class ServerTransport:
         app must also be on one of :meth:`routes`, and must never raise ``HTTPException``."""
         return {}
 
+    def direct_websockets(self) -> dict[str, ASGIApp]:
+        """Paths whose WebSocket sessions skip the router likewise: each app must also be
+        on one of :meth:`routes`, and must never raise ``WebSocketException``."""
+        return {}
+
     def info(self, base_url: str) -> dict[str, Any]:
         return {}
 
@@ -375,6 +380,8 @@ def create_app(
         c.ops.metrics.bind(c)
         metrics_server = c.ops.metrics.serve(config.metrics_host, config.metrics_port)
         c.ticker.start(c.spawn)
+        if config.gc_young is not None:
+            gc.set_threshold(config.gc_young, *gc.get_threshold()[1:])
         if config.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -411,9 +418,11 @@ def create_app(
 
         routes.extend(engine_routes(ctx))
     direct: dict[str, ASGIApp] = {}
+    direct_ws: dict[str, ASGIApp] = {}
     for t in loaded.values():
         routes.extend(t.routes())
         direct.update(t.direct_paths())
+        direct_ws.update(t.direct_websockets())
     routes.extend(ops_routes(ctx, metrics_here=config.metrics_port is None))
     routes.extend(extra_routes)
     middleware = [
@@ -424,6 +433,6 @@ def create_app(
             max_per_ip=config.max_connections_per_ip,
         ),
         # Innermost: hot paths skip ExceptionMiddleware and the router, not the checks above.
-        Middleware(Shortcuts, paths=direct),
+        Middleware(Shortcuts, paths=direct, websockets=direct_ws),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -67,8 +67,9 @@ class FastConnection:
         # 1000 clients in py-spy); only text frames go this way, after accept and before
         # close, so the state it tracks cannot change here. A dead peer still raises
         # (uvicorn's ClientDisconnected, an OSError), which the writer turns into an end.
-        # Starlette hands the app its exception handler's ``async def sender``: a coroutine
-        # function, whose coroutines the writer steps by hand.
+        # It is uvicorn's ``async def send`` (the /ws shortcut, shortcuts.py), or behind the
+        # router Starlette's exception handler's ``async def sender``: a coroutine
+        # function either way, whose coroutines the writer steps by hand.
         self._asgi_send = cast(Callable[[dict[str, Any]], Coroutine[Any, Any, None]], ws._send)
         # Below that, the protocol itself writes a frame built once per message
         # (``transports/wsframes.py``) when the connection has room; None on a server

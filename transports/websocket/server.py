@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from transports import closing, inbound
@@ -51,6 +53,15 @@ class WebSocketTransport(ServerTransport):
 
     def routes(self) -> list[BaseRoute]:
         return [WebSocketRoute("/ws", self.endpoint)]
+
+    def direct_websockets(self) -> dict[str, ASGIApp]:
+        # The route's endpoint without the router in front (shortcuts.py); it raises no
+        # WebSocketException: every refusal is an accept and a 4xxx close.
+        return {"/ws": self.session}
+
+    def session(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function, as the route's app but with no frame of its own.
+        return self.endpoint(WebSocket(scope, receive, send))
 
     def info(self, base_url: str) -> dict[str, Any]:
         return {

@@ -7,10 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from transports.lab.fanout.runner import TARGETS
+from transports.lab.fanout.runner import MAX_CLIENTS, TARGETS
 from transports.lab.fanout.suite import DEFAULT_SEARCH, run_suite
-
-MAX_CLIENTS = 5000  # a bound on what one command may open against this machine
 
 
 def run(

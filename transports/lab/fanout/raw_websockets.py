@@ -39,6 +39,11 @@ async def serve(host: str, port: int, side: ServerSide) -> None:
         max_size=cfg.max_frame_bytes,
         ping_interval=cfg.ws_ping_interval,
         ping_timeout=cfg.ws_ping_timeout,
+        # uvicorn's listen backlog (its --backlog default), not asyncio's 100: with the
+        # generator's 200 handshakes in flight a backlog of 100 overflows, and every dropped
+        # SYN is retried by the client's kernel after 1 s (RFC 6298 §2.1), which was most of
+        # this server's connect time.
+        backlog=2048,
     ):
         side.sink = sink
         await side.stopped.wait()

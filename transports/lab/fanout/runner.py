@@ -10,7 +10,8 @@ the memory per connection (at 10 msg/s the queues are empty, so it is the idle c
 deliveries, seq continuity and the generator's own lag and CPU; GC pauses from the server.
 
 A run is *invalid* when the generator may have been the bottleneck: its CPU use above
-``GEN_BUSY_MAX`` of the cores it had, or its event loop waking ``GEN_LAG_MAX_MS`` late at p99.
+``GEN_BUSY_MAX`` of the cores it had, or its event loop waking ``GEN_LAG_MAX_MS`` late at p99;
+and when fewer clients are open at the window's end than were asked for.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from transports.lab import histogram
 from transports.lab.fanout.procs import Child, cpu_seconds, free_port, rss_bytes
 
+MAX_CLIENTS = 5000  # a bound on what one command may open against this machine
 GEN_BUSY_MAX = 0.9
 GEN_LAG_MAX_MS = 20.0
 P99_BOUND_MS = 50.0  # the max-rate search's latency bound
@@ -189,6 +191,10 @@ def summarise(
         reasons.append(f"generator lag p99 {lag_s['p99_ms']:.0f} ms")
     if not delivered:
         reasons.append("nothing delivered")
+    if connected < plan.clients:
+        # Deliveries are counted against the clients still open: a server that closed some
+        # (a connection limit, a slow-consumer drop) would otherwise look faster and lighter.
+        reasons.append(f"{plan.clients - connected} of {plan.clients} clients closed")
     gc_max = float(max(srv["gc_max_ms"]))
     return {
         "published": srv["published"],
