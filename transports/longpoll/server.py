@@ -28,9 +28,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from transports import codec
 from transports.admission import Admitted, admit_stream, token_of
 from transports.errors import TransportError
+from transports.feed import Feed
 from transports.httpgzip import accepts_gzip, gzip_body
 from transports.message import Control
 from transports.params import parse_float, parse_int
+from transports.protocols import DISCONNECT, DisconnectWatch
 from transports.server import ServerTransport, error_response
 
 
@@ -93,7 +95,12 @@ class LongPollTransport(ServerTransport):
         reason = "served"
         try:
             if not frames and timeout > 0:
-                if not await self._hold(request, after, timeout):
+                watch = request.scope.get(DISCONNECT)
+                if watch is not None:
+                    here = await _hold_one(ctx.feed, watch, after, timeout)
+                else:  # another server than ours (protocols.py): watch receive() in a task
+                    here = await self._hold(request, after, timeout)
+                if not here:
                     reason = "client_gone"
                     return Response(status_code=204)
                 frames = ctx.feed.read(after, epoch, limit)
@@ -180,6 +187,36 @@ class LongPollTransport(ServerTransport):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*news, gone, return_exceptions=True)
+
+
+async def _hold_one(feed: Feed, watch: DisconnectWatch, after: int, timeout: float) -> bool:
+    """Wait for a message after ``after``, the timeout or the client's disconnect, on one
+    future; False if the client went away meanwhile.
+
+    The single-stream poll's wait, without tasks: the feed's next publish (or its drain)
+    sets the future's result to True, a timer sets True at the timeout (the empty batch is
+    the heartbeat), and the connection's protocol sets False when the connection is lost.
+    One publish suffices: ``after`` is at most ``last_seq`` here (``Feed.start`` refuses a
+    cursor ahead), so any new message is newer than the client's cursor.
+    """
+    if feed.last_seq > after:
+        return True
+    waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    feed.notify_next(waiter)
+    timer = asyncio.get_running_loop().call_later(timeout, _settle, waiter)
+    watch.waiter = waiter
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
+        feed.forget(waiter)
+        if watch.waiter is waiter:
+            watch.waiter = None
+
+
+def _settle(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
 
 
 class _PollApp:
