@@ -33,6 +33,7 @@ from transports.httpgzip import accepts_gzip, gzip_body
 from transports.message import Control
 from transports.params import parse_float, parse_int
 from transports.protocols import DISCONNECT, DisconnectWatch
+from transports.querymap import QueryMap
 from transports.server import ServerTransport, error_response
 
 
@@ -66,7 +67,10 @@ class LongPollTransport(ServerTransport):
     async def endpoint(self, request: Request) -> Response:
         ctx, stats = self.ctx, self.ctx.stats[self.name]
         cfg = ctx.config
-        q = request.query_params
+        # Parsed once, as a QueryParams whose get does not raise (querymap.py); admission and
+        # the auth hook read the same object through request.query_params, Starlette's
+        # per-request cache of it.
+        q = request._query_params = QueryMap(request.scope["query_string"])
         try:
             try:
                 timeout = parse_float(
