@@ -238,7 +238,8 @@ class BoundedHTTP(_WriteDeadline, _HTTP):
         if not self._in_head:  # the next request on a kept-alive connection
             self._in_head = True
             self._head_bytes = self._header_count = 0
-            self._arm_head_deadline()
+            # Its deadline is armed by data_received, and only if this chunk does not hold
+            # the whole head (the common case): no timer made and cancelled per request.
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
@@ -259,6 +260,10 @@ class BoundedHTTP(_WriteDeadline, _HTTP):
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
+        if self._in_head and self._head_timer is None and not self.transport.is_closing():
+            # A kept-alive connection's next head began in this chunk and is not complete:
+            # its deadline runs from now, the arrival of its first byte.
+            self._arm_head_deadline()
         # Checked after parsing: a chunk that completes the head (and carries a body) is
         # not counted against the head bound.
         if self._in_head and self._head_bytes > self.max_header_bytes and self._refusal is None:
