@@ -326,6 +326,12 @@ class Feed:
         client's own epoch; a *different* epoch is not an error but a ``reset`` frame.
         """
         head: list[Frame] = [Control("hello", {"epoch": self.epoch, "last_seq": self.last_seq})]
+        return self._resolve(head, after, epoch)
+
+    def _resolve(
+        self, head: list[Frame], after: int | None, epoch: str | None
+    ) -> tuple[list[Frame], int]:
+        """:meth:`start` after its hello: append the cursor's controls to ``head``."""
         if after is None:
             return head, self.last_seq + 1
         if after < 0:
@@ -370,8 +376,10 @@ class Feed:
 
     def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:
         """One batch for request/response transports (long polling): controls + messages."""
-        head, first = self.start(after, epoch)
-        return [*head[1:], *self.history.since(first - 1, limit)]
+        # No hello here (a poll's response carries epoch and last_seq itself), so none is made.
+        head, first = self._resolve([], after, epoch)
+        head.extend(self.history.since(first - 1, limit))
+        return head
 
     async def wait(self, after: int, timeout: float) -> bool:
         """Wait until a message with ``seq > after`` exists; False on timeout."""
