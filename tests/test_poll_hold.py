@@ -82,3 +82,23 @@ def test_a_held_poll_ends_with_news_or_at_its_timeout(make_server: MakeServer) -
         assert time.monotonic() - started >= 0.25
     assert server.ctx.stats["poll"].closed == {"served": 2}
     assert _held(server) == 0
+
+
+def test_a_batch_response_is_what_starlettes_response_makes() -> None:
+    from starlette.responses import Response
+
+    from transports.longpoll.server import _GZIPPED, _PLAIN, _VARY, _Batch
+
+    body = b'{"epoch":"e","last_seq":1,"messages":[]}'
+    for head, headers in (
+        (_PLAIN, {"Cache-Control": "no-store"}),
+        (_VARY, {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}),
+        (
+            _GZIPPED,
+            {"Cache-Control": "no-store", "Vary": "Accept-Encoding", "Content-Encoding": "gzip"},
+        ),
+    ):
+        ours = _Batch(body, head)
+        theirs = Response(body, media_type="application/json", headers=headers)
+        assert vars(ours) == vars(theirs)
+        assert ours.headers == theirs.headers

@@ -116,17 +116,15 @@ class LongPollTransport(ServerTransport):
             # every other transport), not re-encoded per response; same bytes as json.dumps
             # of {"epoch", "last_seq", "messages"} with compact separators.
             body = (
-                f'{{"epoch":{json.dumps(ctx.feed.epoch)},"last_seq":{ctx.feed.last_seq},'
+                f'{{"epoch":{_json_text(ctx.feed.epoch)},"last_seq":{ctx.feed.last_seq},'
                 f'"messages":[{",".join(codec.wire(f)[0] for f in frames)}]}}'
             ).encode()
             stats.sent_batch(len(body), frames)
-            headers = {"Cache-Control": "no-store"}
-            if cfg.http_compression:
-                headers["Vary"] = "Accept-Encoding"
-                if len(body) >= cfg.poll_compress_min_bytes and accepts_gzip(request.headers):
-                    body = gzip_body(body, cfg.http_compression_level)
-                    headers["Content-Encoding"] = "gzip"
-            return Response(body, media_type="application/json", headers=headers)
+            if not cfg.http_compression:
+                return _Batch(body, _PLAIN)
+            if len(body) >= cfg.poll_compress_min_bytes and accepts_gzip(request.headers):
+                return _Batch(gzip_body(body, cfg.http_compression_level), _GZIPPED)
+            return _Batch(body, _VARY)
         finally:
             stats.ended(reason)
 
@@ -221,6 +219,29 @@ async def _hold_one(feed: Feed, watch: DisconnectWatch, after: int, timeout: flo
 def _settle(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(True)
+
+
+# A batch's headers before Content-Length and Content-Type, as Starlette's Response builds
+# them from {"Cache-Control": "no-store"[, "Vary": ...][, "Content-Encoding": "gzip"]}.
+_PLAIN = ((b"cache-control", b"no-store"),)
+_VARY = (*_PLAIN, (b"vary", b"Accept-Encoding"))
+_GZIPPED = (*_VARY, (b"content-encoding", b"gzip"))
+_JSON = (b"content-type", b"application/json")
+_json_text = functools.lru_cache(maxsize=8)(json.dumps)  # the epoch, a str, as JSON
+
+
+class _Batch(Response):
+    """A poll's 200 response: what ``Response(body, media_type="application/json",
+    headers=...)`` makes, without rendering the content and encoding the header names and
+    values again for every poll (tests/test_poll_hold.py compares the two; Starlette 1.10's
+    ``Response`` sends ``status_code``, ``raw_headers`` and ``body``, then ``background``)."""
+
+    def __init__(self, body: bytes, head: tuple[tuple[bytes, bytes], ...]) -> None:
+        self.status_code = 200
+        self.media_type = "application/json"
+        self.background = None
+        self.body = body
+        self.raw_headers = [*head, (b"content-length", b"%d" % len(body)), _JSON]
 
 
 class _PollApp:
