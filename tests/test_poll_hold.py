@@ -102,3 +102,16 @@ def test_a_batch_response_is_what_starlettes_response_makes() -> None:
         theirs = Response(body, media_type="application/json", headers=headers)
         assert vars(ours) == vars(theirs)
         assert ours.headers == theirs.headers
+
+
+def test_the_host_check_answers_the_same_every_time(make_server: MakeServer) -> None:
+    # HostCheck remembers its answer per (Host, local address): a refused name stays refused.
+    server = make_server(("poll",))
+    seq = server.publish({"n": 1}).seq
+    for host in ("evil.example", f"127.0.0.1:{server.port}") * 3:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10 * UNIT) as sock:
+            sock.sendall(
+                f"GET /poll?timeout=0&after={seq - 1} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            )
+            status = sock.recv(65536)[:12]
+        assert status == (b"HTTP/1.1 400" if host == "evil.example" else b"HTTP/1.1 200"), host
