@@ -68,7 +68,10 @@ class HostCheck:
             if key == b"host":
                 header = value.decode("latin-1")
                 break
-        key = (header, scope.get("server"))
+        server = scope.get("server")
+        if server is not None and type(server) is not tuple:  # ASGI allows any pair
+            server = tuple(server)
+        key = (header, server)
         ok = self._seen.get(key)
         if ok is None:
             ok = self.allows(scope, header)
