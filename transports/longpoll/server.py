@@ -68,8 +68,9 @@ class LongPollTransport(ServerTransport):
         ctx, stats = self.ctx, self.ctx.stats[self.name]
         cfg = ctx.config
         # Parsed once, as a QueryParams whose get does not raise (querymap.py); admission and
-        # the auth hook read the same object through request.query_params, Starlette's
-        # per-request cache of it.
+        # the auth hook read the same object through request.query_params, which Starlette
+        # (1.10) caches in ``_query_params`` (were that renamed, they would parse it again:
+        # slower, same answers).
         q = request._query_params = QueryMap(request.scope["query_string"])
         try:
             try:
