@@ -60,6 +60,37 @@ async def test_never_ending_header_is_cut_at_the_bound(make_server: MakeServer) 
     assert (await healthy).seqs == [1, 2]
 
 
+async def test_a_kept_alive_connections_next_head_has_its_deadline(
+    make_server: MakeServer,
+) -> None:
+    # The next request's deadline is armed only when its head does not arrive whole in one
+    # chunk (protocols.py): a head that starts after a complete exchange and then trickles
+    # is still answered 408 at the deadline, and a whole one is served well after it.
+    deadline = 1.0
+    server = make_server(("poll",), config=ServerConfig(header_timeout=deadline))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    request = b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for _ in range(2):  # the second whole head comes after the first one's deadline
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10 * UNIT)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        await asyncio.sleep(deadline * 1.5)
+    writer.write(b"GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+    started = time.monotonic()
+    for _ in range(int(deadline * 10)):
+        await asyncio.sleep(0.2)
+        writer.write(b"a")
+        if reader.at_eof():
+            break
+    reply = await answer(reader, (deadline + 10) * UNIT)
+    took = time.monotonic() - started
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 408 "), reply[:60]
+    assert deadline - 0.2 < took < deadline + 5 * UNIT
+
+
 @pytest.mark.parametrize(
     ("headers", "why"),
     [

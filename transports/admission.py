@@ -199,7 +199,6 @@ async def admit_stream(
         # ticket is the URL-safe way for an EventSource (tickets.py).
         refuse_url_token(q)
         check_known(q, (*allowed, "channel", "cursor", "ticket"))
-        names = [n for n in _getlist(q, "channel") if n != ""]
         if "channel" not in q:
             if "cursor" in q:
                 raise TransportError("bad_param", "cursor= needs channel= parameters")
@@ -213,6 +212,7 @@ async def admit_stream(
             if default is not None:  # the single stream is the default channel: same rights
                 rights.require(principal, "subscribe", DEFAULT, default.options)
             return Admitted(ctx, transport, conn, principal, after, epoch)
+        names = [n for n in _getlist(q, "channel") if n != ""]
         if "after" in q or "epoch" in q:
             raise TransportError("bad_param", "with channel= the cursors go in cursor=")
         limit = ctx.config.max_channels_per_connection

@@ -253,6 +253,9 @@ class Feed:
         self._subs: set[Subscription] = set()
         # Replaced on every publish: long polls wait on "the next publish after now".
         self._published = asyncio.Event()
+        # Held long polls' futures, woken (True) by the next publish or the drain; a dict
+        # for FIFO wake-up order and O(1) removal when a poll ends otherwise (notify_next).
+        self._waiters: dict[asyncio.Future[bool], None] = {}
         self._closed = False
         # Told of every new subscription (the server ties it to its connection record).
         self.on_subscribe: Callable[[Subscription], None] | None = None
@@ -290,7 +293,31 @@ class Feed:
                 self.stats.slow_consumer_disconnects += 1
         self._published.set()
         self._published = asyncio.Event()
+        if self._waiters:
+            self._wake_waiters()
         return message
+
+    def notify_next(self, waiter: asyncio.Future[bool]) -> None:
+        """Set ``waiter``'s result to True at the next publish (or drain), unless it is done
+        by then; :meth:`forget` it when it ends otherwise.
+
+        The callback form of :meth:`wait` for one held poll: no task and no timeout context
+        per wait (the caller arms its own timer on the same future).
+        """
+        if self._closed:
+            if not waiter.done():
+                waiter.set_result(True)
+            return
+        self._waiters[waiter] = None
+
+    def forget(self, waiter: asyncio.Future[bool]) -> None:
+        self._waiters.pop(waiter, None)
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(True)
 
     def start(self, after: int | None, epoch: str | None) -> tuple[list[Frame], int]:
         """Resolve a client cursor into leading control frames and the first seq to send.
@@ -299,6 +326,12 @@ class Feed:
         client's own epoch; a *different* epoch is not an error but a ``reset`` frame.
         """
         head: list[Frame] = [Control("hello", {"epoch": self.epoch, "last_seq": self.last_seq})]
+        return self._resolve(head, after, epoch)
+
+    def _resolve(
+        self, head: list[Frame], after: int | None, epoch: str | None
+    ) -> tuple[list[Frame], int]:
+        """:meth:`start` after its hello: append the cursor's controls to ``head``."""
         if after is None:
             return head, self.last_seq + 1
         if after < 0:
@@ -343,8 +376,10 @@ class Feed:
 
     def read(self, after: int | None, epoch: str | None, limit: int) -> list[Frame]:
         """One batch for request/response transports (long polling): controls + messages."""
-        head, first = self.start(after, epoch)
-        return [*head[1:], *self.history.since(first - 1, limit)]
+        # No hello here (a poll's response carries epoch and last_seq itself), so none is made.
+        head, first = self._resolve([], after, epoch)
+        head.extend(self.history.since(first - 1, limit))
+        return head
 
     async def wait(self, after: int, timeout: float) -> bool:
         """Wait until a message with ``seq > after`` exists; False on timeout."""
@@ -370,6 +405,7 @@ class Feed:
         for sub in list(self._subs):
             sub.close(reason)
         self._published.set()
+        self._wake_waiters()
 
     def close(self, reason: str = "shutting_down") -> None:
         """:meth:`drain`, then close the history store."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,6 +28,7 @@ from transports.errors import TransportError
 
 log = logging.getLogger("transports.server")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+SEEN_MAX = 256  # remembered (Host, local address) answers
 
 
 def host_name(header: str) -> str:
@@ -44,6 +46,9 @@ class HostCheck:
         names = {host_name(h) for h in allowed}
         self.any = "*" in names
         self.allowed = LOOPBACK_NAMES | names
+        # (Host header, the socket's local address) -> allowed: a long poll is checked on
+        # every request with the same few values. Bounded (SEEN_MAX short keys): emptied when full.
+        self._seen: dict[tuple[str, Any], bool] = {}
 
     def allows(self, scope: Scope, header: str) -> bool:
         if self.any:
@@ -63,7 +68,18 @@ class HostCheck:
             if key == b"host":
                 header = value.decode("latin-1")
                 break
-        if self.allows(scope, header):
+        server = scope.get("server")
+        if server is not None and type(server) is not tuple:  # ASGI allows any pair
+            server = tuple(server)
+        key = (header, server)
+        ok = self._seen.get(key)
+        if ok is None:
+            ok = self.allows(scope, header)
+            if len(header) <= 300:  # a DNS name is at most 253 characters, plus a port
+                if len(self._seen) >= SEEN_MAX:
+                    self._seen.clear()
+                self._seen[key] = ok
+        if ok:
             return self.app(scope, receive, send)
         return self._refuse(scope, receive, send, header)
 

@@ -6,6 +6,7 @@ ignored, because a misspelt ``afer=10`` that is ignored would silently mean "liv
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from transports.errors import TransportError
@@ -14,9 +15,18 @@ COMMON = frozenset({"after", "epoch", "token"})
 
 
 def check_known(query: Mapping[str, str], allowed: Iterable[str]) -> None:
-    unknown = sorted(set(query) - COMMON - set(allowed))
-    if unknown:
-        raise TransportError("bad_param", f"unknown query parameter(s): {', '.join(unknown)}")
+    # Once per long poll: a lookup per name in a set made once per ``allowed``, instead of
+    # three sets and a sorted list per call.
+    known = _known(tuple(allowed))
+    for name in query:
+        if name not in known:
+            unknown = sorted(set(query) - known)
+            raise TransportError("bad_param", f"unknown query parameter(s): {', '.join(unknown)}")
+
+
+@functools.lru_cache(maxsize=64)
+def _known(allowed: tuple[str, ...]) -> frozenset[str]:
+    return COMMON.union(allowed)
 
 
 def parse_after(raw: str | None, source: str = "after") -> int | None:

@@ -28,9 +28,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from transports import codec
 from transports.admission import Admitted, admit_stream, token_of
 from transports.errors import TransportError
+from transports.feed import Feed
 from transports.httpgzip import accepts_gzip, gzip_body
 from transports.message import Control
 from transports.params import parse_float, parse_int
+from transports.protocols import DISCONNECT, DisconnectWatch
+from transports.querymap import QueryMap
 from transports.server import ServerTransport, error_response
 
 
@@ -64,7 +67,11 @@ class LongPollTransport(ServerTransport):
     async def endpoint(self, request: Request) -> Response:
         ctx, stats = self.ctx, self.ctx.stats[self.name]
         cfg = ctx.config
-        q = request.query_params
+        # Parsed once, as a QueryParams whose get does not raise (querymap.py); admission and
+        # the auth hook read the same object through request.query_params, which Starlette
+        # (1.10) caches in ``_query_params`` (were that renamed, they would parse it again:
+        # slower, same answers).
+        q = request._query_params = QueryMap(request.scope["query_string"])
         try:
             try:
                 timeout = parse_float(
@@ -93,7 +100,12 @@ class LongPollTransport(ServerTransport):
         reason = "served"
         try:
             if not frames and timeout > 0:
-                if not await self._hold(request, after, timeout):
+                watch = request.scope.get(DISCONNECT)
+                if watch is not None:
+                    here = await _hold_one(ctx.feed, watch, after, timeout)
+                else:  # another server than ours (protocols.py): watch receive() in a task
+                    here = await self._hold(request, after, timeout)
+                if not here:
                     reason = "client_gone"
                     return Response(status_code=204)
                 frames = ctx.feed.read(after, epoch, limit)
@@ -105,17 +117,15 @@ class LongPollTransport(ServerTransport):
             # every other transport), not re-encoded per response; same bytes as json.dumps
             # of {"epoch", "last_seq", "messages"} with compact separators.
             body = (
-                f'{{"epoch":{json.dumps(ctx.feed.epoch)},"last_seq":{ctx.feed.last_seq},'
+                f'{{"epoch":{_json_text(ctx.feed.epoch)},"last_seq":{ctx.feed.last_seq},'
                 f'"messages":[{",".join(codec.wire(f)[0] for f in frames)}]}}'
             ).encode()
             stats.sent_batch(len(body), frames)
-            headers = {"Cache-Control": "no-store"}
-            if cfg.http_compression:
-                headers["Vary"] = "Accept-Encoding"
-                if len(body) >= cfg.poll_compress_min_bytes and accepts_gzip(request.headers):
-                    body = gzip_body(body, cfg.http_compression_level)
-                    headers["Content-Encoding"] = "gzip"
-            return Response(body, media_type="application/json", headers=headers)
+            if not cfg.http_compression:
+                return _Batch(body, _PLAIN)
+            if len(body) >= cfg.poll_compress_min_bytes and accepts_gzip(request.headers):
+                return _Batch(gzip_body(body, cfg.http_compression_level), _GZIPPED)
+            return _Batch(body, _VARY)
         finally:
             stats.ended(reason)
 
@@ -180,6 +190,59 @@ class LongPollTransport(ServerTransport):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*news, gone, return_exceptions=True)
+
+
+async def _hold_one(feed: Feed, watch: DisconnectWatch, after: int, timeout: float) -> bool:
+    """Wait for a message after ``after``, the timeout or the client's disconnect, on one
+    future; False if the client went away meanwhile.
+
+    The single-stream poll's wait, without tasks: the feed's next publish (or its drain)
+    sets the future's result to True, a timer sets True at the timeout (the empty batch is
+    the heartbeat), and the connection's protocol sets False when the connection is lost.
+    One publish suffices: ``after`` is at most ``last_seq`` here (``Feed.start`` refuses a
+    cursor ahead), so any new message is newer than the client's cursor.
+    """
+    if feed.last_seq > after:
+        return True
+    waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    feed.notify_next(waiter)
+    timer = asyncio.get_running_loop().call_later(timeout, _settle, waiter)
+    watch.waiter = waiter
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
+        feed.forget(waiter)
+        if watch.waiter is waiter:
+            watch.waiter = None
+
+
+def _settle(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
+
+
+# A batch's headers before Content-Length and Content-Type, as Starlette's Response builds
+# them from {"Cache-Control": "no-store"[, "Vary": ...][, "Content-Encoding": "gzip"]}.
+_PLAIN = ((b"cache-control", b"no-store"),)
+_VARY = (*_PLAIN, (b"vary", b"Accept-Encoding"))
+_GZIPPED = (*_VARY, (b"content-encoding", b"gzip"))
+_JSON = (b"content-type", b"application/json")
+_json_text = functools.lru_cache(maxsize=8)(json.dumps)  # the epoch, a str, as JSON
+
+
+class _Batch(Response):
+    """A poll's 200 response: what ``Response(body, media_type="application/json",
+    headers=...)`` makes, without rendering the content and encoding the header names and
+    values again for every poll (tests/test_poll_hold.py compares the two; Starlette 1.10's
+    ``Response`` sends ``status_code``, ``raw_headers`` and ``body``, then ``background``)."""
+
+    def __init__(self, body: bytes, head: tuple[tuple[bytes, bytes], ...]) -> None:
+        self.status_code = 200
+        self.media_type = "application/json"
+        self.background = None
+        self.body = body
+        self.raw_headers = [*head, (b"content-length", b"%d" % len(body)), _JSON]
 
 
 class _PollApp:

@@ -113,6 +113,10 @@ class TransportHooks:
             return
         conn.opened_at = time.time()
         self.ops.connections[conn.id] = conn
+        # Each long poll connects and disconnects: build the records' ``extra`` only for a
+        # line that is logged (poll lines are DEBUG, so usually not).
+        if not conn_log.isEnabledFor(self.level):
+            return
         conn_log.log(
             self.level,
             "%s %s connect principal=%s",
@@ -137,6 +141,8 @@ class TransportHooks:
             "frames": conn.frames,
         }
         self.ops.disconnects.appendleft({**record, "at": now})
+        if not conn_log.isEnabledFor(self.level):
+            return
         conn_log.log(
             self.level,
             "%s %s disconnect %s after %.1f s, %d frames, %d bytes",
