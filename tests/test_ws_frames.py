@@ -62,3 +62,28 @@ async def test_published_messages_reach_every_client_intact_through_shared_frame
     finally:
         for ws in clients:
             await ws.close()
+
+
+async def test_a_multi_channel_stream_writes_shared_frames_too(make_server: MakeServer) -> None:
+    server = make_server(("ws",))
+    clients = [await connect(server.ws_url + "/ws?channel=news") for _ in range(2)]
+    try:
+        for ws in clients:
+            hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert hello["type"] == "hello"
+        sent = []
+        for i in range(3):
+            message = server.call(lambda i=i: server.ctx.hub.channel("news").feed.publish({"i": i}))
+            sent.append(message)
+        for ws in clients:
+            got = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in sent]
+            assert [(m["channel"], m["seq"], m["data"]) for m in got] == [
+                ("news", 1, {"i": 0}),
+                ("news", 2, {"i": 1}),
+                ("news", 3, {"i": 2}),
+            ]
+        # The pump wrote the last one as the frame shared by the channel's subscribers.
+        assert wsframes._last[0] is sent[-1]._wire[0]
+    finally:
+        for ws in clients:
+            await ws.close()

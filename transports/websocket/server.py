@@ -34,6 +34,7 @@ from transports.message import Frame
 from transports.server import ServerTransport, pump
 from transports.streams import MultiSubscription
 from transports.websocket.fast import FastConnection
+from transports.wsframes import SCOPE_KEY, DirectFrames
 
 log = logging.getLogger("transports.websocket")
 CLIENT_ERRORS = frozenset(
@@ -106,8 +107,14 @@ class WebSocketTransport(ServerTransport):
         lock = asyncio.Lock()
         reason = "closed"
         bucket = ctx.frame_bucket()
+        frames: DirectFrames | None = ws.scope.get("extensions", {}).get(SCOPE_KEY)
 
         async def send(frame: Frame, text: str) -> None:
+            # The pump is this stream's one writer: with room in the socket the protocol
+            # writes the frame now, one frame per message shared by its channel's
+            # subscribers (wsframes.py), with no lock, timeout object or ASGI send per frame.
+            if frames is not None and not lock.locked() and frames.send_text_now(text):
+                return
             async with lock, asyncio.timeout(ctx.config.send_timeout):
                 await ws.send_text(text)
 
