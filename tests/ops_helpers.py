@@ -13,6 +13,7 @@ import httpx
 
 from transports.live import LiveServer, free_port
 from transports.ops.admin import admin_token
+from transports.processes import stop
 
 
 def admin_headers(server: LiveServer) -> dict[str, str]:
@@ -95,12 +96,7 @@ scrape_configs:
             time.sleep(0.2)
         yield prom
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
         log.close()
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import UNIT, require_executable
 from transports.netutil import free_port
+from transports.processes import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "workshop" / "README.md"
@@ -112,12 +113,7 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         env.update(WRITER=writer.group(1), OBSERVER=observer.group(1))
         yield Workshop(url, env, tmp)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, grace=15)
         log.close()
 
 

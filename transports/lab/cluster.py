@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from transports.netutil import free_port
+from transports.processes import stop
 
 
 def executable(name: str) -> str:
@@ -76,7 +77,7 @@ class RedisServer:
             self.process.wait(10)
 
     def stop(self) -> None:
-        _stop(self.process)
+        stop(self.process)
 
     def restart(self, down: float = 0.0) -> None:
         self.kill()
@@ -138,15 +139,4 @@ class HAProxy:
         return self
 
     def stop(self) -> None:
-        _stop(self.process)
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM, then SIGKILL if it has not exited after 10 s."""
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(self.process)

@@ -33,6 +33,7 @@ import httpx
 
 from transports.message import Message
 from transports.netutil import free_port
+from transports.processes import stop
 from transports.webrtc.client import WebRTCSubscriber
 
 TOKEN_ENV = "TRANSPORT_LAB_ADMIN_TOKEN"  # the same variable `serve --admin-token` reads
@@ -114,12 +115,7 @@ def served(url: str | None) -> Iterator[str]:
             raise RuntimeError("server did not start")
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def bench(base_url: str, counts: list[int], repeat: int, timeout: float) -> None:
