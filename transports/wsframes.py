@@ -64,6 +64,12 @@ def shared_frame(text: str) -> bytes:
     return frame
 
 
+def direct_frames(scope: Any) -> DirectFrames | None:
+    """The connection's protocol if it writes frames directly (ours), else None."""
+    frames: DirectFrames | None = scope.get("extensions", {}).get(SCOPE_KEY)
+    return frames
+
+
 class DirectFrames:
     """Mixin for uvicorn's sans-I/O WebSocket protocol: publishes itself in the ASGI scope
     and writes text frames without a coroutine."""

@@ -28,7 +28,7 @@ from transports.limits import TokenBucket
 from transports.message import Message
 from transports.server import answer_client_frame
 from transports.websocket.writer import Writer
-from transports.wsframes import SCOPE_KEY, DirectFrames
+from transports.wsframes import DirectFrames, direct_frames
 
 if TYPE_CHECKING:
     from transports.stats import TransportStats
@@ -74,7 +74,7 @@ class FastConnection:
         # Below that, the protocol itself writes a frame built once per message
         # (``transports/wsframes.py``) when the connection has room; None on a server
         # without it (a plain uvicorn protocol class), which then takes the ASGI send.
-        self._frames: DirectFrames | None = ws.scope.get("extensions", {}).get(SCOPE_KEY)
+        self._frames: DirectFrames | None = direct_frames(ws.scope)
         self.writer: Writer[str] = Writer(
             self._send_text, send_timeout, sub.close, self.pump_queued
         )
@@ -95,7 +95,7 @@ class FastConnection:
         frames = self._frames
         if frames is None or not frames.send_text_now(text):
             # Writes paused, closing or closed: the ASGI send waits (or raises) as before.
-            writer.start(self._asgi_send({"type": "websocket.send", "text": text}))
+            writer.start(self._send_text(text))
         self.stats.sent_message(size, message, self.owner)
         return True
 

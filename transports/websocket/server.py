@@ -34,7 +34,7 @@ from transports.message import Frame
 from transports.server import ServerTransport, pump
 from transports.streams import MultiSubscription
 from transports.websocket.fast import FastConnection
-from transports.wsframes import SCOPE_KEY, DirectFrames
+from transports.wsframes import direct_frames
 
 log = logging.getLogger("transports.websocket")
 CLIENT_ERRORS = frozenset(
@@ -107,7 +107,7 @@ class WebSocketTransport(ServerTransport):
         lock = asyncio.Lock()
         reason = "closed"
         bucket = ctx.frame_bucket()
-        frames: DirectFrames | None = ws.scope.get("extensions", {}).get(SCOPE_KEY)
+        frames = direct_frames(ws.scope)
 
         async def send(frame: Frame, text: str) -> None:
             # The pump is this stream's one writer: with room in the socket the protocol
