@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import UNIT, require_executable
 from tests.helpers import Collected, collect
-from transports.client import GapDetected
+from transports.client import Connected, GapDetected
 from transports.clients import subscriber
 from transports.config import ServerConfig
 from transports.live import LiveServer
@@ -70,6 +70,26 @@ async def test_delivers_in_order_through_managed_broker(kind: str, make_server: 
     got = await task
     assert got.seqs == list(range(1, 101))
     assert got.stats.duplicates == 0
+
+
+async def test_live_follow_starts_after_the_hello_while_the_feed_publishes(
+    make_server: MakeServer,
+) -> None:
+    """Live only: the first message is the hello's last_seq + 1 even when one is published
+    between the server's /api/info answer and the broker's SUBACK (it is backfilled)."""
+    require_executable("mosquitto")
+    server = make_server(transports=("mqtt",), config=ServerConfig(broker="mosquitto"))
+    feeding = asyncio.ensure_future(paced(server, 2000, 0.002))
+    try:
+        for _ in range(5):
+            sub = await subscriber("mqtt", server.url)
+            got = await collect(sub, 3, after=None)
+            hello = next(e for e in got.events if isinstance(e, Connected))
+            assert hello.last_seq is not None
+            assert got.seqs == [hello.last_seq + 1, hello.last_seq + 2, hello.last_seq + 3]
+            assert got.stats.gaps == 0
+    finally:
+        feeding.cancel()
 
 
 async def test_mosquitto_sub_prints_what_ws_sends(make_server: MakeServer) -> None:

@@ -237,7 +237,11 @@ class MQTTSubscriber:
                 last_seq = max(int(last_seq or 0), int(self._info_hello["last_seq"]))
             yield Control("hello", {"epoch": hello["epoch"], "last_seq": last_seq})
             current = str(hello["epoch"])
-            last = after
+            # Live (no cursor): the stream starts after the hello's last_seq, as on the other
+            # transports. The broker's subscription takes effect a little after /api/info was
+            # read, so a message published in between is backfilled, and older ones (a retained
+            # last message, the bridge catching up) are dropped as repeats.
+            last: int | None = after if after is not None else int(last_seq or 0)
             replay_epoch: str | None = None
             if epoch is not None and epoch != current and after is not None:
                 if self.backfill:
