@@ -137,6 +137,15 @@ def serve(
     send_timeout: Annotated[
         float, typer.Option(help="s a frozen reader may block writes.", min=0.1, max=3600)
     ] = DEFAULTS.send_timeout,
+    poll_linger: Annotated[
+        float,
+        typer.Option(
+            help="s a woken long poll waits for more messages before it answers "
+            "(batching: less CPU per delivery, that much more latency).",
+            min=0,
+            max=5,
+        ),
+    ] = DEFAULTS.poll_linger,
     header_timeout: Annotated[
         float, typer.Option(help="s to send a request head (slowloris).", min=0.1, max=3600)
     ] = DEFAULTS.header_timeout,
@@ -206,6 +215,7 @@ def serve(
             client_frame_rate=client_frame_rate,
             client_frame_burst=max(1, round(client_frame_rate * 2)),
             send_timeout=send_timeout,
+            poll_linger=poll_linger,
             header_timeout=header_timeout,
             max_header_bytes=max_header_bytes,
             # Fixed here, so it stays valid across `--faults` server restarts.

@@ -73,6 +73,9 @@ class ServerConfig:
     poll_default_timeout: float = 25.0
     poll_max_timeout: float = 60.0
     poll_batch_limit: int = 500
+    # A held poll is answered this long after the publish that woke it, carrying what was
+    # published meanwhile: fewer, larger answers (less CPU per delivery) for that much latency.
+    poll_linger: float = 0.0
     # Demo publisher (0 = off)
     rate: float = 0.0
     payload_bytes: int = 64
@@ -206,6 +209,7 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("poll_default_timeout", _positive, "must be > 0 s"),
     ("poll_max_timeout", _number(0, 3600, low_open=True), "must be in (0, 3600] s"),
     ("poll_batch_limit", _number(1, 100_000), "must be in [1, 100000]"),
+    ("poll_linger", _number(0, 5), "must be in [0, 5] s"),
     ("rate", _number(0, 10_000), "must be in [0, 10000] messages/s"),
     ("payload_bytes", _number(0, 1024 * 1024), "must be in [0, 1 MiB]"),
     ("broker", lambda v: v in ("auto", "mosquitto", "amqtt"), "must be auto, mosquitto or amqtt"),

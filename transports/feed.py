@@ -246,9 +246,16 @@ class Feed:
     counted; history is bounded by its own capacity).
     """
 
-    def __init__(self, history: History | None = None, queue_size: int = 1024) -> None:
+    def __init__(
+        self, history: History | None = None, queue_size: int = 1024, poll_linger: float = 0.0
+    ) -> None:
         self.history: History = history or MemoryHistory()
         self.queue_size = queue_size
+        # Held polls are answered this long after the publish that woke them, with whatever
+        # was published meanwhile (ServerConfig.poll_linger): fewer, larger answers.
+        self.poll_linger = poll_linger
+        self._due: dict[asyncio.Future[bool], None] = {}  # woken, answered at the flush
+        self._flush: asyncio.TimerHandle | None = None
         self.stats = FeedStats()
         self._subs: set[Subscription] = set()
         # Replaced on every publish: long polls wait on "the next publish after now".
@@ -294,7 +301,10 @@ class Feed:
         self._published.set()
         self._published = asyncio.Event()
         if self._waiters:
-            self._wake_waiters()
+            if self.poll_linger > 0:
+                self._linger()
+            else:
+                self._wake_waiters()
         return message
 
     def notify_next(self, waiter: asyncio.Future[bool]) -> None:
@@ -312,10 +322,28 @@ class Feed:
 
     def forget(self, waiter: asyncio.Future[bool]) -> None:
         self._waiters.pop(waiter, None)
+        self._due.pop(waiter, None)
 
     def _wake_waiters(self) -> None:
         waiters, self._waiters = self._waiters, {}
         for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def _linger(self) -> None:
+        """The waiters this publish woke are answered at one shared flush, ``poll_linger``
+        after the first publish since the last flush (one timer per window, not per poll).
+        A poll that starts waiting after this publish waits for the next one."""
+        self._due.update(self._waiters)
+        loop = next(iter(self._waiters)).get_loop()
+        self._waiters = {}
+        if self._flush is None:
+            self._flush = loop.call_later(self.poll_linger, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flush = None
+        due, self._due = self._due, {}
+        for waiter in due:
             if not waiter.done():
                 waiter.set_result(True)
 
@@ -382,15 +410,18 @@ class Feed:
         return head
 
     async def wait(self, after: int, timeout: float) -> bool:
-        """Wait until a message with ``seq > after`` exists; False on timeout."""
+        """Wait until a message with ``seq > after`` exists (then ``poll_linger`` more); False
+        when none came by the timeout."""
         if self.last_seq > after:
             return True
         try:
             async with asyncio.timeout(timeout):
                 while self.last_seq <= after and not self._closed:
                     await self._published.wait()
+                if self.poll_linger > 0 and not self._closed:
+                    await asyncio.sleep(self.poll_linger)  # what follows joins the answer
         except TimeoutError:
-            return False
+            pass  # the timeout ends a linger too: answer with what is there
         return self.last_seq > after
 
     def _drop(self, sub: Subscription) -> None:
@@ -406,6 +437,9 @@ class Feed:
             sub.close(reason)
         self._published.set()
         self._wake_waiters()
+        if self._flush is not None:
+            self._flush.cancel()
+        self._flush_due()
 
     def close(self, reason: str = "shutting_down") -> None:
         """:meth:`drain`, then close the history store."""

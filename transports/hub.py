@@ -151,7 +151,7 @@ class Hub:
             raise TransportError("shutting_down")
         if len(self._channels) >= self.config.max_channels:
             self._evict()
-        feed = Feed(self._history(name, options), self.config.queue_size)
+        feed = Feed(self._history(name, options), self.config.queue_size, self.config.poll_linger)
         channel = Channel(name, namespace, options, feed)
         self._channels[name] = channel
         if self.engine is None:  # with an engine: once it has loaded the channel (open)

@@ -362,7 +362,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from transports.history import open_history
 
-        the_feed = feed or Feed(open_history(config.history_url), config.queue_size)
+        the_feed = feed or Feed(
+            open_history(config.history_url), config.queue_size, config.poll_linger
+        )
         c = ServerContext(the_feed, config, auth)
         holder["ctx"] = c
         app.state.ctx = c

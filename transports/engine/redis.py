@@ -237,7 +237,7 @@ class RedisEngine:
         channel, old = state.channel, state.channel.feed
         history = MirrorHistory(channel.options.history, channel.name)
         history.load(epoch, last, messages)
-        channel.feed = Feed(history, old.queue_size)
+        channel.feed = Feed(history, old.queue_size, old.poll_linger)
         self.stats["resets"] += 1
         log.warning("channel %s: epoch %s -> %s (Redis lost it)", channel.name, old.epoch, epoch)
         old.drain("not_ready")

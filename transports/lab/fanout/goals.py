@@ -43,6 +43,7 @@ def ratio_rows(rows: list[Row]) -> list[Row]:
         ("lab-sse", "starlette-sse"),
         ("lab-sse", "lab-ws"),
         ("lab-poll", "lab-ws"),
+        ("lab-poll-linger", "lab-ws"),
     ]
     out = []
     for clients in sorted({r["clients"] for r in rows}):
@@ -122,6 +123,14 @@ def check(
         _check(
             "4b poll CPU ≤ 3× Lab WS",
             _ratio(_pick(rows, "lab-poll", n), ws, "cpu_us_per_delivery"),
+            3.0,
+            f"{n} clients",
+        )
+    )
+    out.append(
+        _check(
+            "4b' poll with 0.25 s linger CPU ≤ 3× Lab WS",
+            _ratio(_pick(rows, "lab-poll-linger", n), ws, "cpu_us_per_delivery"),
             3.0,
             f"{n} clients",
         )

@@ -12,18 +12,23 @@ from transports.live import Server, uvicorn_config
 from transports.server import create_app
 
 
-def config() -> ServerConfig:
+def config(poll_linger: float = 0.0) -> ServerConfig:
     """As `serve` runs it: permessage-deflate off, GC frozen and tuned after start-up.
 
     Every generator client comes from 127.0.0.1: with the default per-IP limit (1000) the
     clients past it were accepted and closed 4503, so a 2000-client run measured 1000
     streams and 1000 refusals. The bench's own bound on clients is the limit here.
     """
-    return ServerConfig(gc_freeze=True, gc_young=SERVE_GC_YOUNG, max_connections_per_ip=MAX_CLIENTS)
+    return ServerConfig(
+        gc_freeze=True,
+        gc_young=SERVE_GC_YOUNG,
+        max_connections_per_ip=MAX_CLIENTS,
+        poll_linger=poll_linger,
+    )
 
 
-async def serve(host: str, port: int, side: ServerSide) -> None:
-    cfg = config()
+async def serve(host: str, port: int, side: ServerSide, poll_linger: float = 0.0) -> None:
+    cfg = config(poll_linger)
     app = create_app(transports=("ws", "sse", "poll"), config=cfg)
     server = Server(uvicorn_config(app, host, port, cfg))
     task = asyncio.ensure_future(server.serve())

@@ -47,6 +47,7 @@ TARGETS = {
         Target("lab-ws", "lab", "ws", "Transport Lab /ws"),
         Target("lab-sse", "lab", "sse", "Transport Lab /sse"),
         Target("lab-poll", "lab", "poll", "Transport Lab /poll"),
+        Target("lab-poll-linger", "lab-linger", "poll", "Transport Lab /poll, 0.25 s linger"),
         Target("starlette-ws", "starlette-ws", "ws", "raw Starlette WebSocket broadcast"),
         Target("starlette-sse", "starlette-sse", "sse", "raw sse-starlette broadcast"),
         Target("websockets", "websockets", "ws", "raw websockets broadcast"),

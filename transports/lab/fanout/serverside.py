@@ -33,6 +33,7 @@ from transports.publisher import ticker_data
 
 KINDS: dict[str, str] = {
     "lab": "transports.lab.fanout.lab_server",
+    "lab-linger": "transports.lab.fanout.lab_linger",
     "starlette-ws": "transports.lab.fanout.starlette_ws",
     "starlette-sse": "transports.lab.fanout.starlette_sse",
     "websockets": "transports.lab.fanout.raw_websockets",
