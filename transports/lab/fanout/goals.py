@@ -43,6 +43,7 @@ def ratio_rows(rows: list[Row]) -> list[Row]:
         ("lab-sse", "starlette-sse"),
         ("lab-sse", "lab-ws"),
         ("lab-poll", "lab-ws"),
+        ("lab-poll", "starlette-poll"),
         ("lab-poll-linger", "lab-ws"),
     ]
     out = []

@@ -50,6 +50,7 @@ TARGETS = {
         Target("lab-poll-linger", "lab-linger", "poll", "Transport Lab /poll, 0.25 s linger"),
         Target("starlette-ws", "starlette-ws", "ws", "raw Starlette WebSocket broadcast"),
         Target("starlette-sse", "starlette-sse", "sse", "raw sse-starlette broadcast"),
+        Target("starlette-poll", "starlette-poll", "poll", "raw Starlette long-poll broadcast"),
         Target("websockets", "websockets", "ws", "raw websockets broadcast"),
         Target("socketio", "socketio", "socketio", "python-socketio (websocket)"),
     )

@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "lab-linger": "transports.lab.fanout.lab_linger",
     "starlette-ws": "transports.lab.fanout.starlette_ws",
     "starlette-sse": "transports.lab.fanout.starlette_sse",
+    "starlette-poll": "transports.lab.fanout.starlette_poll",
     "websockets": "transports.lab.fanout.raw_websockets",
     "socketio": "transports.lab.fanout.socketio_ws",
 }
