@@ -40,7 +40,7 @@ else:
     if QUICK:  # a smoke run: three servers, 20 clients, two search steps
         run_suite(Console(width=160), out, [20], 10.0, ["lab-ws", "starlette-ws", "websockets"], 1.0, 1, 20, [200.0, 400.0])
     else:
-        targets = ["lab-ws", "lab-sse", "lab-poll", "starlette-ws", "starlette-sse", "websockets", "socketio"]
+        targets = ["lab-ws", "lab-sse", "lab-poll", "lab-poll-linger", "starlette-ws", "starlette-sse", "starlette-poll", "websockets", "socketio"]
         run_suite(Console(width=160), out, [100, 1000, 2000], 10.0, targets, 10.0, 2, 1000, DEFAULT_SEARCH)
 rows = results.load(out / "fanout.csv")
 meta = rows.attrs.get("meta", {})
@@ -59,8 +59,10 @@ notebook plots `transport-lab bench --suite fanout`:
 | server | what it is |
 |---|---|
 | Transport Lab `/ws`, `/sse`, `/poll` | the server as `serve` runs it |
+| Transport Lab `/poll`, 0.25 s linger | the same with `--poll-linger 0.25`: a woken poll answers a quarter second later with what came meanwhile |
 | raw Starlette WebSocket broadcast | a set of sockets and a loop awaiting `send_text`, same uvicorn stack |
 | raw sse-starlette broadcast | a bounded queue per client drained by `EventSourceResponse` |
+| raw Starlette long-poll broadcast | recent messages' text in a deque, held requests on one shared `asyncio.Event`, same uvicorn stack |
 | raw `websockets` broadcast | the `websockets` server and its `broadcast()` |
 | python-socketio | `AsyncServer.emit`, websocket transport only, on uvicorn |
 
@@ -104,10 +106,12 @@ STYLE = {
     "lab-ws": dict(color=color("ws"), linestyle="-", marker="o"),
     "lab-sse": dict(color=color("sse"), linestyle="-", marker="o"),
     "lab-poll": dict(color=color("poll"), linestyle="-", marker="o"),
+    "lab-poll-linger": dict(color=color("poll"), linestyle="--", marker="o", markerfacecolor="white"),
     "starlette-ws": dict(color=SERIES[0], linestyle="--", marker="s"),
     "starlette-sse": dict(color=SERIES[1], linestyle="-.", marker="^"),
     "websockets": dict(color=SERIES[2], linestyle=":", marker="D"),
     "socketio": dict(color=SERIES[1], linestyle=(0, (6, 2, 1, 2, 1, 2)), marker="v"),
+    "starlette-poll": dict(color=SERIES[0], linestyle=(0, (1, 1)), marker="P"),
 }
 ok = rows[rows["valid"]]
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained")

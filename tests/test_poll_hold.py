@@ -10,11 +10,14 @@ uvicorn stopped building the request's scope in ``on_message_begin``).
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from tests.conftest import UNIT
+from tests.helpers import publish_on
 from transports.config import ServerConfig
 from transports.live import LiveServer
 
@@ -115,3 +118,48 @@ def test_the_host_check_answers_the_same_every_time(make_server: MakeServer) -> 
             )
             status = sock.recv(65536)[:12]
         assert status == (b"HTTP/1.1 400" if host == "evil.example" else b"HTTP/1.1 200"), host
+
+
+def test_a_multi_channel_poll_holds_one_future_on_every_channel(make_server: MakeServer) -> None:
+    """News on either channel ends the hold; a client gone frees the future on both feeds."""
+    server = make_server(("poll",))
+    publish_on(server, "left", 1)
+    publish_on(server, "right", 1)
+    feeds = server.call(lambda: [server.ctx.hub.channel(n).feed for n in ("left", "right")])
+
+    def held() -> list[int]:
+        return list(server.call(lambda: [len(f._waiters) for f in feeds]))
+
+    query = "channel=left&channel=right&timeout=30&cursor="
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10 * UNIT) as sock:
+        sock.sendall(_request(server, query.replace("30", "0") + "0,0"))
+        cursor = _body(sock)["cursor"]
+        for channel in ("right", "left"):
+            sock.sendall(_request(server, query + cursor))
+            _until(lambda: held() == [1, 1], 5 * UNIT)
+            assert not any("_disconnected" in name for name in _tasks(server))
+            publish_on(server, channel, 1, 1)
+            answer = _body(sock)
+            assert [m["data"]["i"] for m in answer["messages"] if "data" in m] == [1]
+            assert held() == [0, 0]
+            cursor = answer["cursor"]
+        sock.sendall(_request(server, query + cursor))
+        _until(lambda: held() == [1, 1], 5 * UNIT)
+    _until(lambda: held() == [0, 0], 5 * UNIT)
+    assert server.ctx.stats["poll"].closed.get("client_gone") == 1
+
+
+def _body(sock: socket.socket) -> dict[str, Any]:
+    """One response's JSON body, read by its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )  # fmt: skip
+    while len(body) < length:
+        body += sock.recv(65536)
+    answer: dict[str, Any] = json.loads(body)
+    return answer

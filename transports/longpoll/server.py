@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -102,7 +102,7 @@ class LongPollTransport(ServerTransport):
             if not frames and timeout > 0:
                 watch = request.scope.get(DISCONNECT)
                 if watch is not None:
-                    here = await _hold_one(ctx.feed, watch, after, timeout)
+                    here = await _hold_news(((ctx.feed, after),), watch, timeout)
                 else:  # another server than ours (protocols.py): watch receive() in a task
                     here = await self._hold(request, after, timeout)
                 if not here:
@@ -141,14 +141,20 @@ class LongPollTransport(ServerTransport):
         reason = "served"
         try:
             if not frames and timeout > 0:
-                waits: list[Coroutine[Any, Any, bool]] = [
-                    c.feed.wait(cur.seq, timeout)
+                feeds = [
+                    (c.feed, cur.seq)
                     for (c, _), cur in zip(channels, cursors, strict=True)
                     if cur is not None
                 ]
-                if not waits:  # no channel named: the hold is just the timeout
-                    waits.append(asyncio.sleep(timeout, False))
-                if not await self._hold(request, waits):
+                watch = request.scope.get(DISCONNECT)
+                if watch is not None:  # with no channel named, only the timeout ends it
+                    here = await _hold_news(feeds, watch, timeout)
+                else:
+                    waits: list[Coroutine[Any, Any, bool]] = [
+                        feed.wait(seq, timeout) for feed, seq in feeds
+                    ] or [asyncio.sleep(timeout, False)]
+                    here = await self._hold(request, waits)
+                if not here:
                     reason = "client_gone"
                     return Response(status_code=204)
                 frames, cursors = admitted.read(limit)
@@ -192,27 +198,32 @@ class LongPollTransport(ServerTransport):
                 await asyncio.gather(*news, gone, return_exceptions=True)
 
 
-async def _hold_one(feed: Feed, watch: DisconnectWatch, after: int, timeout: float) -> bool:
-    """Wait for a message after ``after``, the timeout or the client's disconnect, on one
-    future; False if the client went away meanwhile.
+async def _hold_news(
+    feeds: Sequence[tuple[Feed, int]], watch: DisconnectWatch, timeout: float
+) -> bool:
+    """Wait for a message after ``after`` on any of the ``(feed, after)`` pairs, the timeout
+    or the client's disconnect, on one future; False if the client went away meanwhile.
 
-    The single-stream poll's wait, without tasks: the feed's next publish (or its drain)
-    sets the future's result to True, a timer sets True at the timeout (the empty batch is
-    the heartbeat), and the connection's protocol sets False when the connection is lost.
-    One publish suffices: ``after`` is at most ``last_seq`` here (``Feed.start`` refuses a
-    cursor ahead), so any new message is newer than the client's cursor.
+    A held poll's wait, without tasks: each feed's next publish (or its drain, or the end
+    of its ``poll_linger``) sets the future's result to True, a timer sets True at the
+    timeout (the empty batch is the heartbeat), and the connection's protocol sets False when
+    the connection is lost. One publish suffices: each ``after`` is at most its feed's
+    ``last_seq`` here (a cursor ahead is refused), so any new message is newer than it.
     """
-    if feed.last_seq > after:
+    if any(feed.last_seq > after for feed, after in feeds):
         return True
-    waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    feed.notify_next(waiter)
-    timer = asyncio.get_running_loop().call_later(timeout, _settle, waiter)
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[bool] = loop.create_future()
+    for feed, _ in feeds:
+        feed.notify_next(waiter)
+    timer = loop.call_later(timeout, _settle, waiter)
     watch.waiter = waiter
     try:
         return await waiter
     finally:
         timer.cancel()
-        feed.forget(waiter)
+        for feed, _ in feeds:
+            feed.forget(waiter)
         if watch.waiter is waiter:
             watch.waiter = None
 
