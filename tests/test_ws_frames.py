@@ -87,3 +87,43 @@ async def test_a_multi_channel_stream_writes_shared_frames_too(make_server: Make
     finally:
         for ws in clients:
             await ws.close()
+
+
+async def test_an_idle_multi_channel_stream_is_written_by_the_publisher(
+    make_server: MakeServer,
+) -> None:
+    """Caught up, nothing pending: publish writes the frame itself (nothing queued, the
+    connection's reader not woken); the client still gets every message in order."""
+    server = make_server(("ws",))
+    clients = [await connect(server.ws_url + "/ws?channel=news&channel=sport") for _ in range(2)]
+    feed = server.call(lambda: server.ctx.hub.channel("news").feed)
+
+    def publish(i: int) -> tuple[list[bool], list[int]]:
+        subs = list(feed._subs)
+        feed.publish({"i": i})
+        streams = [s.direct.__self__ for s in subs]  # type: ignore[union-attr]
+        return [s._wakeup.is_set() for s in streams], [s.queued for s in subs]
+
+    def idle() -> bool:
+        return len(feed._subs) == 2 and not any(
+            s.direct.__self__._wakeup.is_set()  # type: ignore[union-attr]
+            for s in feed._subs
+        )
+
+    try:
+        for ws in clients:
+            for _ in range(2):  # a hello per channel
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
+        for i in range(3):
+            async with asyncio.timeout(10):
+                while not server.call(idle):  # noqa: ASYNC110 - state owned by the server loop
+                    await asyncio.sleep(0.01)
+            assert server.call(lambda i=i: publish(i)) == ([False, False], [0, 0])
+        for ws in clients:
+            got = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(3)]
+            assert [(m["channel"], m["data"]) for m in got] == [
+                ("news", {"i": i}) for i in range(3)
+            ]
+    finally:
+        for ws in clients:
+            await ws.close()

@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import deque
+from collections.abc import Callable
 
 from transports.auth import Principal
 from transports.errors import TransportError
 from transports.feed import FrameStream, Subscription, SubscriptionClosed
 from transports.hub import Channel, Hub
-from transports.message import Control, Cursor, Frame
+from transports.message import Control, Cursor, Frame, Message
 
 PUSH_LIMIT = 1024  # pending presence/reply frames per connection before slow_consumer
 
@@ -47,6 +48,25 @@ class MultiSubscription(FrameStream):
         self._wakeup = asyncio.Event()
         self.closed_reason: str | None = None
         self.closed = asyncio.Event()
+        # The transport's writer for messages published while this stream is idle (see
+        # write_directly); None: every frame goes through get().
+        self._writer: Callable[[Message], bool] | None = None
+
+    def write_directly(self, writer: Callable[[Message], bool]) -> None:
+        """Let each channel's publisher hand its messages to ``writer`` (True: written)
+        while this stream has nothing pending, instead of waking the connection's reader
+        once per message (the single-stream fan-out's fast path, :class:`Subscription`'s
+        ``direct``). The shared wake-up event is clear only when the last :meth:`get_nowait`
+        found every channel and the pushed frames empty, so a direct write never overtakes
+        a queued frame; once anything is queued, everything queues until the reader has
+        caught up."""
+        self._writer = writer
+        for _, sub in self._subs.values():
+            sub.direct = self._direct
+
+    def _direct(self, message: Message) -> bool:
+        writer = self._writer
+        return writer is not None and not self._wakeup.is_set() and writer(message)
 
     @property
     def channels(self) -> list[str]:
@@ -58,6 +78,8 @@ class MultiSubscription(FrameStream):
             raise TransportError("too_many_channels", f"at most {self.limit} per connection")
         after, epoch = (None, None) if cursor is None else (cursor.seq, cursor.epoch)
         sub = channel.feed.subscribe(after, epoch, wakeup=self._wakeup, on_close=self._ended)
+        if self._writer is not None:
+            sub.direct = self._direct
         self.remove(channel.name, quiet=True)
         self._subs[channel.name] = (channel, sub)
         self._order.append(channel.name)

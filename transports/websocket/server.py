@@ -25,12 +25,12 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from transports import closing, inbound
+from transports import closing, codec, inbound
 from transports.admission import admit_stream
 from transports.errors import TransportError
 from transports.feed import Subscription
 from transports.jwtauth import SUBPROTOCOL
-from transports.message import Frame
+from transports.message import Frame, Message
 from transports.server import ServerTransport, pump
 from transports.streams import MultiSubscription
 from transports.websocket.fast import FastConnection
@@ -108,6 +108,22 @@ class WebSocketTransport(ServerTransport):
         reason = "closed"
         bucket = ctx.frame_bucket()
         frames = direct_frames(ws.scope)
+
+        if frames is not None:
+            owner = stats.owner()  # direct() runs in the publisher's task
+
+            def direct(message: Message) -> bool:
+                # Idle stream (MultiSubscription.write_directly) and no send in flight: the
+                # publisher writes the message's one shared frame now, if the socket has room.
+                if lock.locked():
+                    return False
+                text, size = message._wire or codec.wire(message)
+                if not frames.send_text_now(text):
+                    return False
+                stats.sent_message(size, message, owner)
+                return True
+
+            sub.write_directly(direct)
 
         async def send(frame: Frame, text: str) -> None:
             # The pump is this stream's one writer: with room in the socket the protocol
