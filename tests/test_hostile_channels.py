@@ -1,0 +1,46 @@
+"""A hub full of channels in use, over raw sockets: a connection naming several new channels is
+refused with the documented, non-retryable ``too_many_channels``, not a retryable
+``shutting_down`` its clients would retry for ever."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+from tests.conftest import UNIT
+from transports.config import ServerConfig
+from transports.live import LiveServer
+
+MakeServer = Callable[..., LiveServer]
+
+
+async def open_sse(port: int, query: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /sse?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return reader, writer
+
+
+async def test_new_channels_in_a_full_hub_are_too_many_channels(make_server: MakeServer) -> None:
+    # The default channel plus a, b, c in use fill a hub of 5. Admitting d takes the last
+    # slot; admitting e then evicted d (new, hence idle), whose closed feed refused the
+    # subscription as 503 shutting_down (retryable).
+    server = make_server(("sse",), config=ServerConfig(max_channels=5))
+    holder = await open_sse(server.port, "channel=a&channel=b&channel=c")
+    head = await asyncio.wait_for(holder[0].readuntil(b"\r\n\r\n"), 10 * UNIT)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    reader, writer = await open_sse(server.port, "channel=d&channel=e")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10 * UNIT)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    body = json.loads(await reader.readexactly(length))
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400 "), head[:40]
+    assert body["error"] == "too_many_channels", body
+    # The holder's channels are untouched, and a channel that fits is still served.
+    assert {c.name for c in server.app.state.ctx.hub.all()} >= {"a", "b", "c"}
+    holder[1].close()
+    await asyncio.sleep(0.2)
+    reader, writer = await open_sse(server.port, "channel=d&channel=e")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10 * UNIT)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 200 "), head[:40]
