@@ -8,13 +8,16 @@ import asyncio
 import json
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from tests.conftest import UNIT, require_executable
+from transports.channels import NamespaceOptions
 from transports.config import ServerConfig
 from transports.live import LiveServer
 
 MakeServer = Callable[..., LiveServer]
+ADMIN = "admin-token-for-the-channel-tests"
 
 
 async def open_sse(port: int, query: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -62,3 +65,41 @@ async def test_new_channels_in_a_full_hub_are_too_many_channels(
     assert head.startswith(b"HTTP/1.1 200 "), head[:40]
     await asyncio.sleep(0.2)
     assert not tracebacks(caplog)
+
+
+async def test_refused_requests_create_no_channel(make_server: MakeServer) -> None:
+    # A publish or subscribe refused for want of rights used to create its channel first,
+    # and creating one in a full hub evicts the least recently used idle channel with its
+    # history: 1100 anonymous 401 publishes to new names wiped every idle channel.
+    namespaces = {
+        "": NamespaceOptions(),
+        "chat": NamespaceOptions(publish=True, presence=True),
+        "private": NamespaceOptions(anonymous_subscribe=False),
+    }
+    server = make_server(
+        ("poll",),
+        config=ServerConfig(max_channels=20, namespaces=namespaces, admin_token=ADMIN),
+    )
+    base = server.url
+    async with httpx.AsyncClient(timeout=10 * UNIT) as client:
+        stored = await client.post(
+            f"{base}/api/channels/chat:lobby/messages",
+            json={"data": "kept"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert stored.status_code == 200, stored.text
+        epoch = stored.json()["epoch"]
+        answers: dict[int, int] = {}
+        for i in range(60):  # three times the hub's room
+            refused = [
+                await client.post(f"{base}/api/channels/chat:n{i}/messages", json={"data": 1}),
+                await client.post(f"{base}/api/channels/n{i}/messages", json={"data": 1}),
+                await client.get(f"{base}/poll?channel=private:p{i}&timeout=0"),
+            ]
+            for answer in refused:
+                answers[answer.status_code] = answers.get(answer.status_code, 0) + 1
+        lobby = (await client.get(f"{base}/api/channels/chat:lobby")).json()
+    assert answers == {401: 120, 403: 60}, answers
+    assert lobby["exists"], lobby
+    assert (lobby["epoch"], lobby["last_seq"]) == (epoch, 1)
+    assert server.app.state.ctx.hub.count == 2  # the default channel and chat:lobby
