@@ -118,10 +118,13 @@ UPGRADE = (
         # Under our 16 KiB head bound but over websockets' 8192-byte line: held, unanswered.
         (UPGRADE.format(path="/ws", version=13, extra="X-Long: " + "x" * 9000 + "\r\n"), 431),
         (UPGRADE.format(path="/ws?x=" + "a" * 9000, version=13, extra=""), 431),
+        # Other heads websockets cannot parse: held the same way.
+        (UPGRADE.format(path="/ws", version=13, extra="Transfer-Encoding: chunked\r\n"), 400),
+        (UPGRADE.format(path="/ws", version=13, extra="").replace("GET", "POST", 1), 400),
         # Refused by websockets (400): answered, but with a traceback per attempt.
         (UPGRADE.format(path="/ws", version=8, extra=""), 400),
     ],
-    ids=["long-header", "long-path", "bad-version"],
+    ids=["long-header", "long-path", "chunked", "post", "bad-version"],
 )
 async def test_unusable_websocket_handshakes_are_answered_and_closed(
     make_server: MakeServer, caplog: pytest.LogCaptureFixture, raw: str, status: int
