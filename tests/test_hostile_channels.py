@@ -103,3 +103,28 @@ async def test_refused_requests_create_no_channel(make_server: MakeServer) -> No
     assert lobby["exists"], lobby
     assert (lobby["epoch"], lobby["last_seq"]) == (epoch, 1)
     assert server.app.state.ctx.hub.count == 2  # the default channel and chat:lobby
+
+
+async def test_anonymous_subscribers_cannot_evict_a_channel_holding_messages(
+    make_server: MakeServer,
+) -> None:
+    # Anonymous clients may subscribe in public namespaces, so they create channels; each
+    # new one in a full hub evicted the least recently used idle channel: 60 anonymous
+    # polls of new names wiped chat:lobby, whose visitors had all left for a moment.
+    server = make_server(("poll",), config=ServerConfig(max_channels=20, admin_token=ADMIN))
+    async with httpx.AsyncClient(timeout=10 * UNIT) as client:
+        stored = await client.post(
+            f"{server.url}/api/channels/chat:lobby/messages",
+            json={"data": "kept"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert stored.status_code == 200, stored.text
+        epoch = stored.json()["epoch"]
+        for i in range(60):  # three times the hub's room, none of them holding a message
+            names = f"channel=e{i}&channel=chat:r{i}"
+            polled = await client.get(f"{server.url}/poll?{names}&timeout=0")
+            assert polled.status_code == 200, polled.text
+        lobby = (await client.get(f"{server.url}/api/channels/chat:lobby")).json()
+    assert lobby["exists"], lobby
+    assert (lobby["epoch"], lobby["last_seq"]) == (epoch, 1)
+    assert server.app.state.ctx.hub.count == 20

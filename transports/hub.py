@@ -5,9 +5,10 @@ bounded history, so a connection holds one cursor per channel and resumes each o
 The hub adds what a single feed does not need:
 
 - **a bounded number of channels** (``ServerConfig.max_channels``): a channel is created by
-  the first subscribe or publish naming it; when the hub is full, the least recently used
-  channel with no subscriber is closed to make room (its next user sees a new epoch, i.e. a
-  ``reset``), and if every channel is in use the request is ``too_many_channels``;
+  the first subscribe or publish naming it; when the hub is full, a channel with no
+  subscriber is closed to make room — one holding no message first, else the least recently
+  used (its next user sees a new epoch, i.e. a ``reset``) — and if every channel is in use
+  the request is ``too_many_channels``;
 - **namespace options** (:class:`~transports.channels.NamespaceOptions`): history size,
   durable history, presence, whether clients may publish, anonymous publishing, message size;
 - **client publishing** with an ack ``(channel, epoch, seq)`` and **idempotency**: a publish
@@ -184,7 +185,10 @@ class Hub:
             raise TransportError(
                 "too_many_channels", f"the server holds {self.config.max_channels} channels"
             )
-        victim = min(idle, key=lambda c: c.used)
+        # Empty channels go first: any client that may subscribe makes them (anonymous ones in
+        # a public namespace), and 1000 such polls used to evict every idle channel holding
+        # messages (a chat room between its visitors) and with it their history.
+        victim = min(idle, key=lambda c: (c.feed.last_seq > 0, c.used))
         del self._channels[victim.name]
         if self.engine is not None:
             self.engine.forget(victim)
