@@ -227,6 +227,12 @@ async def admit_stream(
         channels = []
         for name, cursor in zip(names, cursors, strict=True):
             channels.append((await ctx.hub.admit(principal, name), cursor))
+        if any(ctx.hub.find(channel.name) is not channel for channel, _ in channels):
+            # A full hub made room for a later name by evicting an earlier one of this very
+            # request (new, so still idle): its closed feed would refuse the subscription as
+            # `shutting_down`, which clients retry for ever.
+            held = ctx.config.max_channels
+            raise TransportError("too_many_channels", f"the server holds {held} channels")
         ctx.ops.named_channels(names)
         return Admitted(ctx, transport, conn, principal, channels=channels)
     except TransportError as error:

@@ -61,6 +61,7 @@ class ServerConfig:
     max_header_bytes: int = 16 * 1024
     max_headers: int = 100
     header_timeout: float = 10.0
+    body_timeout: float = 10.0  # a request body must be complete this long after its head
     send_buffer_bytes: int = 32 * 1024
     # Open connections per transport (ws, sse, poll, mqtt bridge), in all and per client IP
     # (see limits.py); beyond: too_many_connections.
@@ -228,6 +229,7 @@ CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("max_header_bytes", _number(1024, 1024 * 1024), "must be in [1 KiB, 1 MiB]"),
     ("max_headers", _number(1, 10_000), "must be in [1, 10000]"),
     ("header_timeout", _positive, "must be > 0 s"),
+    ("body_timeout", _positive, "must be > 0 s"),
     ("send_buffer_bytes", _number(0, 64 * 1024 * 1024), "must be in [0, 64 MiB] (0 = kernel's)"),
     ("max_connections", _number(1, 10**7), "must be in [1, 10000000]"),
     ("max_connections_per_ip", _number(1, 10**7), "must be in [1, 10000000]"),

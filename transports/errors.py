@@ -47,6 +47,7 @@ _KINDS = [
     ErrorKind("cursor_ahead", 409, False, "'after' is beyond the last seq of this epoch"),
     ErrorKind("too_large", 413, False, "a frame larger than the configured limit"),
     ErrorKind("head_timeout", 408, False, "the request head was not complete in time"),
+    ErrorKind("body_timeout", 408, False, "the request body was not complete in time"),
     ErrorKind("head_too_large", 431, False, "request head larger or with more fields than allowed"),
     ErrorKind("bad_media_type", 415, False, "a write endpoint accepts application/json only"),
     ErrorKind("slow_consumer", 429, True, "the client's queue overflowed; resume from cursor"),

@@ -5,9 +5,10 @@ bounded history, so a connection holds one cursor per channel and resumes each o
 The hub adds what a single feed does not need:
 
 - **a bounded number of channels** (``ServerConfig.max_channels``): a channel is created by
-  the first subscribe or publish naming it; when the hub is full, the least recently used
-  channel with no subscriber is closed to make room (its next user sees a new epoch, i.e. a
-  ``reset``), and if every channel is in use the request is ``too_many_channels``;
+  the first subscribe or publish naming it; when the hub is full, a channel with no
+  subscriber is closed to make room — one holding no message first, else the least recently
+  used (its next user sees a new epoch, i.e. a ``reset``) — and if every channel is in use
+  the request is ``too_many_channels``;
 - **namespace options** (:class:`~transports.channels.NamespaceOptions`): history size,
   durable history, presence, whether clients may publish, anonymous publishing, message size;
 - **client publishing** with an ack ``(channel, epoch, seq)`` and **idempotency**: a publish
@@ -184,17 +185,33 @@ class Hub:
             raise TransportError(
                 "too_many_channels", f"the server holds {self.config.max_channels} channels"
             )
-        victim = min(idle, key=lambda c: c.used)
+        # Empty channels go first: any client that may subscribe makes them (anonymous ones in
+        # a public namespace), and 1000 such polls used to evict every idle channel holding
+        # messages (a chat room between its visitors) and with it their history.
+        victim = min(idle, key=lambda c: (c.feed.last_seq > 0, c.used))
         del self._channels[victim.name]
         if self.engine is not None:
             self.engine.forget(victim)
         victim.feed.close("closed")
         self.evicted += 1
 
+    def _declared(self, raw: object) -> tuple[str, str, NamespaceOptions]:
+        """Name, namespace and options of ``raw`` without creating the channel: rights are
+        checked before a channel is made, since making one may evict an idle channel (and
+        its history) — refused requests used to do that (1100 anonymous 401 publishes to
+        new names wiped every idle channel)."""
+        name, namespace = parse_channel(raw)
+        existing = self._channels.get(name)
+        options = existing.options if existing is not None else self.namespaces.get(namespace)
+        if options is None:
+            raise TransportError("bad_channel", f"namespace {namespace!r} is not declared")
+        return name, namespace, options
+
     async def admit(self, principal: Principal, raw: object) -> Channel:
         """A subscribe: the channel (created if needed), after the ``on_subscribe`` hook."""
+        name, _, options = self._declared(raw)
+        rights.require(principal, "subscribe", name, options)
         channel = self.channel(raw)
-        rights.require(principal, "subscribe", channel.name, channel.options)
         hook = self.config.on_subscribe
         if hook is not None:
             await hook(principal, channel.name)
@@ -210,13 +227,13 @@ class Hub:
             not isinstance(msg_id, str) or not 0 < len(msg_id) <= MAX_ID or not msg_id.isprintable()
         ):
             raise TransportError("bad_message", f"id must be 1-{MAX_ID} printable characters")
-        channel = self.channel(raw)
-        options = channel.options
+        name, namespace, options = self._declared(raw)
         if not options.publish:
-            raise TransportError("forbidden", f"namespace {channel.namespace!r} is subscribe-only")
+            raise TransportError("forbidden", f"namespace {namespace!r} is subscribe-only")
         if principal.anonymous and not options.anonymous_publish:
             raise TransportError("unauthorized", "anonymous clients may not publish here")
-        rights.require(principal, "publish", channel.name, options)
+        rights.require(principal, "publish", name, options)
+        channel = self.channel(raw)
         key = (principal.id, msg_id) if msg_id is not None else None
         if key is not None and self.engine is None:
             seen = self._seen(channel, key)

@@ -84,7 +84,11 @@ class DirectFrames:
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)  # type: ignore[misc]
-        self.scope["extensions"][SCOPE_KEY] = self
+        # A handshake websockets refuses (400: bad version or key) is answered there and
+        # gets no scope (uvicorn 0.54): reading it raised AttributeError, a traceback per try.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][SCOPE_KEY] = self
 
     def send_text_now(self, text: str) -> bool:
         """Write ``text`` as one frame now; False (nothing written) if it has to wait or fail."""

@@ -349,7 +349,12 @@ class FeedBridge:
             return
         after = feed.last_seq
         while True:
-            sub = feed.subscribe(after, feed.epoch, queue_size=self.queue_size)
+            try:
+                sub = feed.subscribe(after, feed.epoch, queue_size=self.queue_size)
+            except TransportError:
+                # Closed before this task first ran: the hub evicted the channel to make
+                # room for another (one request naming several new channels in a full hub).
+                return
             try:
                 async for frame in sub:
                     if isinstance(frame, Message):

@@ -46,7 +46,23 @@ def redact(text: str) -> str:
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
+# Control characters but tab: a client-chosen string in a message (a percent-decoded query
+# parameter name, say) could otherwise end the line and forge the next one (CWE-117), or
+# carry terminal escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    return repr(m.group())[1:-1]  # "\n", "\x1b", ...
+
+
 class RedactingText(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # One record, one line: the message's control characters are escaped; a traceback
+        # (added after this, by format) keeps its lines.
+        record.message = _CONTROL.sub(_escape, record.message)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 

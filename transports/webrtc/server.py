@@ -42,6 +42,7 @@ from transports.webrtc.peer import Peer
 
 log = logging.getLogger("transports.webrtc")
 
+MAX_CANDIDATES = 32  # ICE candidates an offer may name (RFC 8445 §6.1.2.5 bounds pairs too)
 SIGNALLING_TIMEOUT = 10.0  # seconds for setRemoteDescription + answer + gathering
 
 
@@ -154,4 +155,11 @@ def parse_offer(body: bytes) -> str:
         raise TransportError("bad_sdp", "sdp must be an SDP string (RFC 8866 starts with v=0)")
     if "m=application" not in sdp:
         raise TransportError("bad_sdp", "the offer has no data channel (m=application) section")
-    return ice.drop_mdns_candidates(sdp)
+    sdp = ice.drop_mdns_candidates(sdp)
+    # The server sends connectivity checks to every candidate the offer names: 800 of them
+    # in one 64 KiB offer made ~2600 STUN packets in 5 s, to addresses the client chose
+    # (a reflector once the server is bound beyond loopback). A browser offers a handful.
+    candidates = sum(1 for line in sdp.splitlines() if line.startswith("a=candidate:"))
+    if candidates > MAX_CANDIDATES:
+        raise TransportError("bad_sdp", f"{candidates} ICE candidates > {MAX_CANDIDATES}")
+    return sdp
