@@ -8,6 +8,7 @@ long-polling followers keep their feed with no gap and no duplicate.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -185,3 +186,20 @@ async def test_dns_rebinding_host_is_refused(make_server: MakeServer) -> None:
     server.publish("b")
     got = await healthy
     assert got.seqs == [1, 2]
+
+
+@pytest.mark.parametrize("path", ["/api/info", "/poll?timeout=0", "/sse"])
+def test_a_second_host_header_is_refused(make_server: MakeServer, path: str) -> None:
+    """RFC 9112 §3.2: a request with more than one Host field is answered 400, whichever
+    one a proxy or the server would have read."""
+    server = make_server(("sse", "poll"))
+    for hosts in ((f"127.0.0.1:{server.port}", "evil.example"), ("evil.example", "127.0.0.1")):
+        head = "".join(f"Host: {h}\r\n" for h in hosts)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+        assert b'"error":"bad_host"' in answer
+        assert b"more than one Host" in answer

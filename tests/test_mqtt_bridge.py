@@ -107,6 +107,35 @@ async def test_paho_over_websocket_survives_garbage_from_others(make_server: Mak
     assert stats.closed.get("bad_param") == 2
 
 
+async def test_a_bridge_client_that_never_connects_is_closed_at_the_head_deadline(
+    make_server: MakeServer,
+) -> None:
+    """A /mqtt client that opens the WebSocket and never sends CONNECT (answering pings all
+    along) is closed 4408 head_timeout after header_timeout, freeing its bridge slot and its
+    broker connection; a client that connects in time is unaffected."""
+    require_executable("mosquitto")
+    cfg = ServerConfig(broker="mosquitto", header_timeout=1.0)
+    server = make_server(transports=("mqtt",), config=cfg)
+    url = server.ws_url + "/mqtt"
+    started = asyncio.get_running_loop().time()
+    assert await close_code(url, None, ["mqtt"]) == 4408
+    assert asyncio.get_running_loop().time() - started < 1.0 + 5 * UNIT
+    async with connect(url, subprotocols=["mqtt"], compression=None) as ws:  # type: ignore[list-item]
+        await ws.send(CONNECT)
+        connack = await asyncio.wait_for(ws.recv(), 10 * UNIT)
+        assert isinstance(connack, bytes)
+        assert connack[0] == 0x20  # CONNACK
+        await asyncio.sleep(1.5)  # past the deadline: a connected client stays
+        await ws.send(bytes([0xC0, 0]))  # PINGREQ
+        assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == bytes([0xD0, 0])  # PINGRESP
+    stats = server.ctx.stats["mqtt"]
+    assert stats.closed.get("head_timeout") == 1
+    async with asyncio.timeout(10 * UNIT):
+        while stats.active:  # noqa: ASYNC110 - the server notices the client's close
+            await asyncio.sleep(0.01)
+    assert stats.closed.get("client_gone") == 1
+
+
 @pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
 async def test_shutdown_leaves_no_broker_thread_or_dir(kind: str) -> None:
     if kind == "mosquitto":

@@ -64,10 +64,12 @@ class HostCheck:
         if scope["type"] not in ("http", "websocket"):
             return self.app(scope, receive, send)
         header = ""
+        found = False
         for key, value in scope.get("headers", ()):
             if key == b"host":
-                header = value.decode("latin-1")
-                break
+                if found:  # RFC 9112 §3.2: more than one Host field is a 400
+                    return self._refuse(scope, receive, send, header, "more than one Host")
+                header, found = value.decode("latin-1"), True
         server = scope.get("server")
         if server is not None and type(server) is not tuple:  # ASGI allows any pair
             server = tuple(server)
@@ -83,8 +85,10 @@ class HostCheck:
             return self.app(scope, receive, send)
         return self._refuse(scope, receive, send, header)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, header: str) -> None:
-        error = TransportError("bad_host", f"Host {header[:100]!r} is not served here")
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, header: str, why: str = ""
+    ) -> None:
+        error = TransportError("bad_host", why or f"Host {header[:100]!r} is not served here")
         client = scope.get("client")
         log.warning("%s %s rejected bad_host: %s", scope["type"], client, error.detail)
         if scope["type"] == "http":

@@ -10,6 +10,9 @@ Bad input, and what the browser sees (RFC 6455 §7.4 close codes; 44xx per ``err
 
 - no ``mqtt`` subprotocol offered, a text frame, or a first frame that is not an MQTT
   CONNECT (packet type 1, MQTT 5 §3.1.1) → close ``4400 bad_param``, logged;
+- no CONNECT within ``header_timeout`` (10 s) of the upgrade → close ``4408 head_timeout``,
+  logged: a client that never speaks would otherwise hold a bridge slot and a broker
+  connection for good (Mosquitto sets no deadline for the first packet);
 - a frame larger than ``max_frame_bytes`` → ``1009`` (uvicorn enforces it as well);
 - later garbage → the broker ends the connection (MQTT 5 brokers first send DISCONNECT
   with reason code 0x81 *Malformed Packet*, which we forward) → close ``1000``;
@@ -39,6 +42,8 @@ SUBPROTOCOL = "mqtt"
 CONNECT = 0x10  # fixed header of CONNECT: packet type 1, flags 0 (MQTT 5 §3.1.1)
 NORMAL, GOING_AWAY, TOO_BIG, INTERNAL = 1000, 1001, 1009, 1011
 CHUNK = 64 * 1024
+_BAD_PARAM = TransportError("bad_param").kind.ws_code
+_HEAD_TIMEOUT = TransportError("head_timeout").kind.ws_code
 
 
 class WebSocketBridge:
@@ -76,7 +81,7 @@ class WebSocketBridge:
         stats.opened()
         limit = ctx.config.max_frame_bytes
         tasks = {
-            asyncio.ensure_future(self._up(ws, writer, limit)),
+            asyncio.ensure_future(self._up(ws, writer, limit, ctx.config.header_timeout)),
             asyncio.ensure_future(self._down(ws, reader)),
             asyncio.ensure_future(self.closing.wait()),
         }
@@ -99,15 +104,26 @@ class WebSocketBridge:
                 await writer.wait_closed()
             stats.ended(reason)
         if reason != "client_gone":
-            if code == TransportError("bad_param").kind.ws_code:
+            if code in (_BAD_PARAM, _HEAD_TIMEOUT):
                 log.warning("/mqtt %s closed: %s", ws.client, reason)
             await _close(ws, code, reason)
 
-    async def _up(self, ws: WebSocket, writer: asyncio.StreamWriter, limit: int) -> tuple[int, str]:
-        """Browser → broker. Validates only what the bridge itself must (framing, size)."""
+    async def _up(
+        self, ws: WebSocket, writer: asyncio.StreamWriter, limit: int, connect_timeout: float
+    ) -> tuple[int, str]:
+        """Browser → broker. Validates only what the bridge itself must (framing, size, the
+        CONNECT's deadline)."""
         first = True
+        deadline = asyncio.get_running_loop().time() + connect_timeout
         while True:
-            msg = await ws.receive()
+            if first:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        msg = await ws.receive()
+                except TimeoutError:
+                    return TransportError("head_timeout").kind.ws_code, "head_timeout"
+            else:
+                msg = await ws.receive()
             if msg["type"] == "websocket.disconnect":
                 return NORMAL, "client_gone"
             data = msg.get("bytes")
