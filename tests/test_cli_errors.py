@@ -22,6 +22,8 @@ BAD = {
     "bench a missing scenario argument": ["bench", "no-such-file.toml"],
     "bench without a scenario": ["bench"],
     "serve a bad setting": ["serve", "--queue-size", "0"],
+    "serve --poll-linger 6": ["serve", "--poll-linger", "6"],
+    "serve --body-timeout 0": ["serve", "--body-timeout", "0"],
     "serve an unknown transport": ["serve", "--transports", "ws,nope"],
     "chaos an unknown transport": ["chaos", "--transports", "nope"],
     "chaos an unknown scenario": ["chaos", "--scenarios", "nope"],

@@ -149,6 +149,9 @@ def serve(
     header_timeout: Annotated[
         float, typer.Option(help="s to send a request head (slowloris).", min=0.1, max=3600)
     ] = DEFAULTS.header_timeout,
+    body_timeout: Annotated[
+        float, typer.Option(help="s to send a request body after its head.", min=0.1, max=3600)
+    ] = DEFAULTS.body_timeout,
     max_header_bytes: Annotated[
         int, typer.Option(help="Largest request head.", min=1024, max=1024 * 1024)
     ] = DEFAULTS.max_header_bytes,
@@ -217,6 +220,7 @@ def serve(
             send_timeout=send_timeout,
             poll_linger=poll_linger,
             header_timeout=header_timeout,
+            body_timeout=body_timeout,
             max_header_bytes=max_header_bytes,
             # Fixed here, so it stays valid across `--faults` server restarts.
             admin_token=admin_token or secrets.token_urlsafe(32),
