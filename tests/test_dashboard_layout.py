@@ -104,8 +104,10 @@ def test_five_panels_fit_both_projectors_fresh_and_after_a_cut(tmp_path: Path) -
     for name in names:
         # A fresh page's p99 is the transport's own: replayed history stays out of latency
         # (replays made it 250-640 ms), and the page connects only after its start-up work
-        # (which had the first live messages wait 40-140 ms in the page's task queue).
+        # (which had the first live messages wait 40-140 ms in the page's task queue). The
+        # 25 ms of slack: a p99 of a few hundred samples moves that much on a busy 2-core
+        # machine (a poll panel read 28.4 vs 14.2 ms), far below what either fault added.
         f, s = float(fresh[name]["p99"]), float(steady[name]["p99"])
-        assert f <= 2 * s, (name, fresh[name], steady[name])
+        assert f <= 2 * s + 25, (name, fresh[name], steady[name])
         assert after[name]["gaps"] == "0", (name, after[name], events[name])
         assert any("fault cut" in e for e in events[name]), events[name]
