@@ -82,13 +82,7 @@ async def test_refused_requests_create_no_channel(make_server: MakeServer) -> No
     )
     base = server.url
     async with httpx.AsyncClient(timeout=10 * UNIT) as client:
-        stored = await client.post(
-            f"{base}/api/channels/chat:lobby/messages",
-            json={"data": "kept"},
-            headers={"Authorization": f"Bearer {ADMIN}"},
-        )
-        assert stored.status_code == 200, stored.text
-        epoch = stored.json()["epoch"]
+        epoch = await _store_in_lobby(client, base)
         answers: dict[int, int] = {}
         for i in range(60):  # three times the hub's room
             refused = [
@@ -113,13 +107,7 @@ async def test_anonymous_subscribers_cannot_evict_a_channel_holding_messages(
     # polls of new names wiped chat:lobby, whose visitors had all left for a moment.
     server = make_server(("poll",), config=ServerConfig(max_channels=20, admin_token=ADMIN))
     async with httpx.AsyncClient(timeout=10 * UNIT) as client:
-        stored = await client.post(
-            f"{server.url}/api/channels/chat:lobby/messages",
-            json={"data": "kept"},
-            headers={"Authorization": f"Bearer {ADMIN}"},
-        )
-        assert stored.status_code == 200, stored.text
-        epoch = stored.json()["epoch"]
+        epoch = await _store_in_lobby(client, server.url)
         for i in range(60):  # three times the hub's room, none of them holding a message
             names = f"channel=e{i}&channel=chat:r{i}"
             polled = await client.get(f"{server.url}/poll?{names}&timeout=0")
@@ -128,3 +116,14 @@ async def test_anonymous_subscribers_cannot_evict_a_channel_holding_messages(
     assert lobby["exists"], lobby
     assert (lobby["epoch"], lobby["last_seq"]) == (epoch, 1)
     assert server.app.state.ctx.hub.count == 20
+
+
+async def _store_in_lobby(client: httpx.AsyncClient, base: str) -> str:
+    """Publish one message to ``chat:lobby`` as the admin; its epoch."""
+    stored = await client.post(
+        f"{base}/api/channels/chat:lobby/messages",
+        json={"data": "kept"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert stored.status_code == 200, stored.text
+    return str(stored.json()["epoch"])

@@ -326,9 +326,7 @@ class Feed:
 
     def _wake_waiters(self) -> None:
         waiters, self._waiters = self._waiters, {}
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(True)
+        _wake(waiters)
 
     def _linger(self) -> None:
         """The waiters this publish woke are answered at one shared flush, ``poll_linger``
@@ -343,9 +341,7 @@ class Feed:
     def _flush_due(self) -> None:
         self._flush = None
         due, self._due = self._due, {}
-        for waiter in due:
-            if not waiter.done():
-                waiter.set_result(True)
+        _wake(due)
 
     def start(self, after: int | None, epoch: str | None) -> tuple[list[Frame], int]:
         """Resolve a client cursor into leading control frames and the first seq to send.
@@ -445,3 +441,10 @@ class Feed:
         """:meth:`drain`, then close the history store."""
         self.drain(reason)
         self.history.close()
+
+
+def _wake(waiters: dict[asyncio.Future[bool], None]) -> None:
+    """Set True on every held poll's future that is not done yet, in the order they came."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(True)
